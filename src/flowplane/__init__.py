@@ -1,0 +1,3 @@
+"""flowplane: draft/published workflows as Kubernetes custom resources."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Pydantic models: the one source of truth for the graph, the CRD specs and statuses."""
