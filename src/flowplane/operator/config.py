@@ -1,0 +1,99 @@
+"""Operator settings from flags and environment (flags win). Documented in README.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from flowplane.compiler import PlanLimits
+from flowplane.reconcile.settings import DEFAULT_RUNTIME_SELECTOR, Settings
+
+
+def _csv(raw: str | None) -> list[str]:
+    return [p.strip() for p in (raw or "").split(",") if p.strip()]
+
+
+def parse_selector(raw: str) -> dict[str, str]:
+    selector: dict[str, str] = {}
+    for part in _csv(raw):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ValueError(f"bad selector term {part!r}: expected key=value")
+        selector[key.strip()] = value.strip()
+    if not selector:
+        raise ValueError("the runtime selector cannot be empty")
+    return selector
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    namespaces: tuple[str, ...] = ()
+    settings: Settings = field(default_factory=Settings)
+    log_format: str = "plain"
+    verbose: bool = False
+    metrics_port: int = 8080
+    health_port: int = 8081
+    workers: int = 4
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(
+        prog="flowplane-operator",
+        description="Reconcile flowplane Workflows and WorkflowVersions.",
+    )
+    p.add_argument("--namespace", "-n", action="append", dest="namespaces",
+                   default=_csv(env("FLOWPLANE_NAMESPACES")),
+                   help="watch only this namespace (repeatable; env FLOWPLANE_NAMESPACES, "
+                        "comma-separated); default: all namespaces")
+    p.add_argument("--runtime-selector", default=env("FLOWPLANE_RUNTIME_SELECTOR", ",".join(
+        f"{k}={v}" for k, v in DEFAULT_RUNTIME_SELECTOR.items())),
+        help="pod selector of the workflow runtime, k=v[,k=v] (env FLOWPLANE_RUNTIME_SELECTOR)")
+    p.add_argument("--max-nodes", type=int, default=int(env("FLOWPLANE_MAX_NODES", "200")),
+                   help="plan limit: nodes per graph (env FLOWPLANE_MAX_NODES)")
+    p.add_argument("--allowed-trigger-types", default=env("FLOWPLANE_ALLOWED_TRIGGER_TYPES", ""),
+                   help="plan limit: comma-separated trigger types; empty = all")
+    p.add_argument("--allowed-apps", default=env("FLOWPLANE_ALLOWED_APPS", ""),
+                   help="plan limit: comma-separated apps for action nodes; empty = any")
+    p.add_argument("--log-format", choices=("plain", "json"),
+                   default=env("FLOWPLANE_LOG_FORMAT", "plain"))
+    p.add_argument("--verbose", action="store_true",
+                   default=env("FLOWPLANE_VERBOSE", "") in ("1", "true"))
+    p.add_argument("--metrics-port", type=int, default=int(env("FLOWPLANE_METRICS_PORT", "8080")),
+                   help="Prometheus /metrics port; 0 disables")
+    p.add_argument("--health-port", type=int, default=int(env("FLOWPLANE_HEALTH_PORT", "8081")),
+                   help="liveness /healthz port; 0 disables")
+    p.add_argument("--workers", type=int, default=int(env("FLOWPLANE_WORKERS", "4")),
+                   help="families reconciled in parallel")
+    return p
+
+
+def parse_options(argv: list[str] | None = None) -> OperatorOptions:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        selector = parse_selector(args.runtime_selector)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.max_nodes < 1:
+        parser.error("--max-nodes must be at least 1")
+    triggers = frozenset(_csv(args.allowed_trigger_types)) or None
+    apps = frozenset(_csv(args.allowed_apps)) or None
+    return OperatorOptions(
+        namespaces=tuple(dict.fromkeys(args.namespaces)),
+        settings=Settings(
+            runtime_selector=selector,
+            limits=PlanLimits(max_nodes=args.max_nodes, allowed_trigger_types=triggers,
+                              allowed_apps=apps),
+        ),
+        log_format=args.log_format,
+        verbose=args.verbose,
+        metrics_port=args.metrics_port,
+        health_port=args.health_port,
+        workers=max(1, args.workers),
+    )

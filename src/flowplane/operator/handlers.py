@@ -1,0 +1,140 @@
+"""Kopf registrations: indexes keep each workflow family in memory; events mark it dirty.
+
+Only `kopf.index` and `kopf.on.event` are used: they store nothing on the objects
+(change-detecting handlers would copy every spec into an annotation), and Kopf holds
+`on.event` handlers back until every index has finished its initial listing, so the
+first decision of a family never sees half of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from flowplane.model.resources import (
+    GROUP,
+    LABEL_COMPONENT,
+    LABEL_WORKFLOW,
+    VERSION,
+    VERSION_PLURAL,
+    WORKFLOW_PLURAL,
+)
+from flowplane.operator.runtime import Runtime
+from flowplane.reconcile.snapshot import (
+    FamilyKey,
+    PlanObj,
+    ServiceObj,
+    VersionObj,
+    WorkflowObj,
+    family_key_of_labelled,
+    plan_from_body,
+    service_from_body,
+    version_from_body,
+    workflow_from_body,
+)
+
+log = logging.getLogger("flowplane")
+PLAN_LABELS: dict[str, Any] = {
+    LABEL_WORKFLOW: kopf.PRESENT, LABEL_COMPONENT: "plan"}
+TRIGGER_LABELS: dict[str, Any] = {
+    LABEL_WORKFLOW: kopf.PRESENT, LABEL_COMPONENT: "trigger"}
+
+
+def _version_key(body: kopf.Body) -> FamilyKey | None:
+    ref = (body.get("spec") or {}).get("workflowRef") or {}
+    name = ref.get("name") if isinstance(ref, dict) else None
+    return (str(body.metadata.namespace), str(name)) if name else None
+
+
+# ---------------------------------------------------------------- indexes
+
+
+@kopf.index(GROUP, VERSION, WORKFLOW_PLURAL)
+async def flowplane_workflows(body: kopf.Body, **_: Any) -> dict[FamilyKey, WorkflowObj]:
+    return {(str(body.metadata.namespace), str(body.metadata.name)): workflow_from_body(body)}
+
+
+@kopf.index(GROUP, VERSION, VERSION_PLURAL)
+async def flowplane_versions(body: kopf.Body, **_: Any) -> dict[FamilyKey, VersionObj] | None:
+    key = _version_key(body)
+    return {key: version_from_body(body)} if key else None
+
+
+@kopf.index("v1", "configmaps", labels=PLAN_LABELS)
+async def flowplane_plans(body: kopf.Body, **_: Any) -> dict[FamilyKey, PlanObj] | None:
+    key = family_key_of_labelled(body)
+    return {key: plan_from_body(body)} if key else None
+
+
+@kopf.index("v1", "services", labels=TRIGGER_LABELS)
+async def flowplane_services(body: kopf.Body, **_: Any) -> dict[FamilyKey, ServiceObj] | None:
+    key = family_key_of_labelled(body)
+    return {key: service_from_body(body)} if key else None
+
+
+# ---------------------------------------------------------------- events -> dirty families
+
+
+def _mark(memo: kopf.Memo, key: FamilyKey | None, indexes: dict[str, Any]) -> None:
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is None or key is None:
+        return
+    runtime.bind(indexes)
+    runtime.touch(key)
+
+
+def _indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k.startswith("flowplane_")}
+
+
+@kopf.on.event(GROUP, VERSION, WORKFLOW_PLURAL)
+async def workflow_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _mark(memo, (str(body.metadata.namespace), str(body.metadata.name)), _indexes(kwargs))
+
+
+@kopf.on.event(GROUP, VERSION, VERSION_PLURAL)
+async def version_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _mark(memo, _version_key(body), _indexes(kwargs))
+
+
+@kopf.on.event("v1", "configmaps", labels=PLAN_LABELS)
+async def plan_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _mark(memo, family_key_of_labelled(body), _indexes(kwargs))
+
+
+@kopf.on.event("v1", "services", labels=TRIGGER_LABELS)
+async def service_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _mark(memo, family_key_of_labelled(body), _indexes(kwargs))
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Kopf's own log lines become Kubernetes Events only when they are warnings.
+    settings.posting.level = logging.WARNING
+    # Server-side label selectors: only our plans and trigger Services are listed and watched.
+    settings.watching.label_selectors["v1", "configmaps"] = (
+        f"{LABEL_WORKFLOW},{LABEL_COMPONENT}=plan"
+    )
+    settings.watching.label_selectors["v1", "services"] = (
+        f"{LABEL_WORKFLOW},{LABEL_COMPONENT}=trigger"
+    )
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
+    runtime: Runtime = memo["runtime"]
+    runtime.queue.start()
+    log.info("flowplane operator started")
+
+
+@kopf.on.cleanup()
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
+        await runtime.queue.stop()

@@ -1,0 +1,123 @@
+"""The operator's writes to the API server, through the official client, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL, WORKFLOW_PLURAL
+from flowplane.reconcile.writes import Event, Kind
+
+log = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+_CUSTOM_PLURALS = {Kind.WORKFLOW: WORKFLOW_PLURAL, Kind.VERSION: VERSION_PLURAL}
+
+
+def load_client_config() -> kubernetes.client.ApiClient:
+    """In-cluster service account if there is one, else the kubeconfig (KUBECONFIG)."""
+    config = kubernetes.client.Configuration()
+    loader: Any = kubernetes.config
+    try:
+        loader.load_incluster_config(client_configuration=config)
+    except loader.ConfigException:
+        loader.load_kube_config(client_configuration=config)
+    config.connection_pool_maxsize = 32
+    return kubernetes.client.ApiClient(config)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KubeClient:
+    """Create, merge-patch and emit Events; returns plain dicts."""
+
+    def __init__(self, api: kubernetes.client.ApiClient) -> None:
+        # Typed loosely on purpose: we send plain dicts, which the client serialises as is.
+        self.api: Any = api
+        self.custom: Any = kubernetes.client.CustomObjectsApi(api)
+        self.core: Any = kubernetes.client.CoreV1Api(api)
+        self.instance = os.environ.get("POD_NAME") or socket.gethostname()
+
+    async def create(self, kind: Kind, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self._create, kind, namespace, body)
+
+    async def patch(
+        self, kind: Kind, namespace: str, name: str, body: dict[str, Any], *, status: bool
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self._patch, kind, namespace, name, body, status)
+
+    def _create(self, kind: Kind, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        if kind in _CUSTOM_PLURALS:
+            result = self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, _CUSTOM_PLURALS[kind], body)
+        elif kind == Kind.CONFIGMAP:
+            result = self.core.create_namespaced_config_map(namespace, body)
+        elif kind == Kind.SERVICE:
+            result = self.core.create_namespaced_service(namespace, body)
+        else:  # pragma: no cover
+            raise ValueError(kind)
+        return self._plain(result)
+
+    def _patch(
+        self, kind: Kind, namespace: str, name: str, body: dict[str, Any], status: bool
+    ) -> dict[str, Any]:
+        if kind in _CUSTOM_PLURALS:
+            fn = (self.custom.patch_namespaced_custom_object_status if status
+                  else self.custom.patch_namespaced_custom_object)
+            result = fn(GROUP, VERSION, namespace, _CUSTOM_PLURALS[kind], name, body,
+                        _content_type=MERGE_PATCH)
+        elif kind == Kind.SERVICE:
+            result = self.core.patch_namespaced_service(name, namespace, body,
+                                                        _content_type=MERGE_PATCH)
+        elif kind == Kind.CONFIGMAP:
+            result = self.core.patch_namespaced_config_map(name, namespace, body,
+                                                           _content_type=MERGE_PATCH)
+        else:  # pragma: no cover
+            raise ValueError(kind)
+        return self._plain(result)
+
+    def _plain(self, result: Any) -> dict[str, Any]:
+        if isinstance(result, dict):
+            return result
+        plain: dict[str, Any] = self.api.sanitize_for_serialization(result)
+        return plain
+
+    async def emit(self, namespace: str, event: Event) -> None:
+        """Best effort: an Event that cannot be written is logged, never fatal."""
+        api_version = "v1" if event.kind in (Kind.SERVICE, Kind.CONFIGMAP) else f"{GROUP}/{VERSION}"
+        now = _now()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{event.name}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": api_version, "kind": event.kind.value, "name": event.name,
+                "namespace": namespace, "uid": event.uid,
+            },
+            "reason": event.reason,
+            "message": event.message[:1024],
+            "type": event.type,
+            "source": {"component": "flowplane-operator"},
+            "reportingComponent": "flowplane.dev/operator",
+            "reportingInstance": self.instance[:128],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await asyncio.to_thread(self.core.create_namespaced_event, namespace, body)
+        except ApiException as exc:
+            log.warning("could not post event %s/%s: %s", event.name, event.reason, exc.reason)
+
+
+def is_status(exc: BaseException, *codes: int) -> bool:
+    return isinstance(exc, ApiException) and exc.status in codes

@@ -1,0 +1,51 @@
+"""`flowplane-operator`: run the operator (in a cluster, or against $KUBECONFIG)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import kopf
+from prometheus_client import start_http_server
+
+from flowplane.operator import handlers  # noqa: F401  (registers the handlers)
+from flowplane.operator.config import OperatorOptions, parse_options
+from flowplane.operator.kube import KubeClient, load_client_config
+from flowplane.operator.runtime import Runtime
+
+
+def run(options: OperatorOptions) -> None:
+    kopf.configure(
+        verbose=options.verbose,
+        log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    if options.metrics_port:
+        start_http_server(options.metrics_port)
+    client = KubeClient(load_client_config())
+    runtime = Runtime(client, options.settings, workers=options.workers)
+    kopf.run(
+        standalone=True,
+        clusterwide=options.clusterwide,
+        namespaces=list(options.namespaces),
+        memo=kopf.Memo(runtime=runtime),
+        liveness_endpoint=(
+            f"http://0.0.0.0:{options.health_port}/healthz" if options.health_port else None
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    try:
+        run(options)
+    except KeyboardInterrupt:
+        return 130
+    except asyncio.CancelledError:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

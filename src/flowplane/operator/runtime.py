@@ -1,0 +1,226 @@
+"""The family worker: gather a snapshot from the indexes, decide, apply the writes in order."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from kubernetes.client.exceptions import ApiException
+
+from flowplane.operator import metrics
+from flowplane.operator.kube import KubeClient
+from flowplane.operator.queue import FamilyQueue, Retry
+from flowplane.reconcile.decide import decide
+from flowplane.reconcile.settings import Settings
+from flowplane.reconcile.snapshot import (
+    Family,
+    FamilyKey,
+    PlanObj,
+    ServiceObj,
+    VersionObj,
+    WorkflowObj,
+)
+from flowplane.reconcile.writes import Create, Decision, Kind, Patch
+
+log = logging.getLogger("flowplane")
+ObjKey = tuple[Kind, str]
+
+
+class Index(Protocol):
+    """What we use of a kopf.Index: family key -> the objects indexed under it."""
+
+    def get(self, key: FamilyKey, default: Any = None) -> Iterable[Any] | None: ...
+
+
+@dataclass
+class Indexes:
+    workflows: Index
+    versions: Index
+    plans: Index
+    services: Index
+
+    def gather(self, key: FamilyKey) -> Family:
+        workflows: list[WorkflowObj] = list(self.workflows.get(key) or ())
+        versions: list[VersionObj] = list(self.versions.get(key) or ())
+        plans: list[PlanObj] = list(self.plans.get(key) or ())
+        services: list[ServiceObj] = list(self.services.get(key) or ())
+        return Family(
+            namespace=key[0],
+            name=key[1],
+            workflow=workflows[0] if workflows else None,
+            versions=tuple(sorted(versions, key=lambda v: v.meta.name)),
+            plans=tuple(plans),
+            service=next((s for s in services if s.meta.name == f"{key[1]}-trigger"), None),
+        )
+
+
+def observed_versions(family: Family) -> dict[ObjKey, str]:
+    seen: dict[ObjKey, str] = {}
+    if family.workflow:
+        seen[(Kind.WORKFLOW, family.workflow.meta.name)] = family.workflow.meta.resource_version
+    for v in family.versions:
+        seen[(Kind.VERSION, v.meta.name)] = v.meta.resource_version
+    for p in family.plans:
+        seen[(Kind.CONFIGMAP, p.meta.name)] = p.meta.resource_version
+    if family.service:
+        seen[(Kind.SERVICE, family.service.meta.name)] = family.service.meta.resource_version
+    return seen
+
+
+@dataclass
+class _Expectation:
+    created: bool
+    stale_versions: set[str] = field(default_factory=set)
+    deadline: float = 0.0
+
+
+class Expectations:
+    """Our own writes that the indexes have not shown yet.
+
+    A decision made on a snapshot that predates our last writes would redo them
+    (and fail with conflicts), so the worker waits until the watch has caught up.
+    Resource versions are compared for equality only, never ordered.
+    """
+
+    def __init__(self, ttl: float = 15.0) -> None:
+        self.ttl = ttl
+        self._pending: dict[FamilyKey, dict[ObjKey, _Expectation]] = {}
+
+    def created(self, key: FamilyKey, obj: ObjKey) -> None:
+        self._pending.setdefault(key, {})[obj] = _Expectation(True, set(),
+                                                              time.monotonic() + self.ttl)
+
+    def patched(self, key: FamilyKey, obj: ObjKey, before: str | None) -> None:
+        exp = self._pending.setdefault(key, {}).get(obj)
+        if exp is None or exp.created:
+            exp = _Expectation(False, set(), 0.0)
+            self._pending[key][obj] = exp
+        if before:
+            exp.stale_versions.add(before)
+        exp.deadline = time.monotonic() + self.ttl
+
+    def wait_for(self, family: Family) -> float:
+        """Seconds to wait before this snapshot is fresh; 0 when it is."""
+        pending = self._pending.get(family.key)
+        if not pending:
+            return 0.0
+        seen = observed_versions(family)
+        now = time.monotonic()
+        for obj, exp in list(pending.items()):
+            observed = seen.get(obj)
+            fresh = observed is not None if exp.created else observed not in exp.stale_versions
+            if fresh or exp.deadline < now:
+                del pending[obj]
+        if not pending:
+            del self._pending[family.key]
+            return 0.0
+        return max(0.05, min(exp.deadline for exp in pending.values()) - now)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Runtime:
+    """Owns the queue, the indexes' references, and the write applier."""
+
+    def __init__(self, client: KubeClient, settings: Settings, workers: int = 4) -> None:
+        self.client = client
+        self.settings = settings
+        self.indexes: Indexes | None = None
+        self.expectations = Expectations()
+        self.queue: FamilyQueue[FamilyKey] = FamilyQueue(self.reconcile, workers=workers)
+        self.phases: dict[FamilyKey, str] = {}
+
+    def bind(self, indexes: Mapping[str, Index]) -> None:
+        if self.indexes is None:
+            self.indexes = Indexes(
+                workflows=indexes["flowplane_workflows"],
+                versions=indexes["flowplane_versions"],
+                plans=indexes["flowplane_plans"],
+                services=indexes["flowplane_services"],
+            )
+
+    def touch(self, key: FamilyKey) -> None:
+        self.queue.add(key)
+        metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    async def reconcile(self, key: FamilyKey) -> None:
+        if self.indexes is None:
+            return
+        started = time.perf_counter()
+        family = self.indexes.gather(key)
+        wait = self.expectations.wait_for(family)
+        if wait:
+            raise Retry(delay=wait, why="waiting for the watch to show our last writes")
+        t0 = time.perf_counter()
+        decision = decide(family, self.settings, utc_now())
+        metrics.DECIDE_SECONDS.observe(time.perf_counter() - t0)
+        if decision:
+            try:
+                await self.apply(family, decision)
+            except ApiException as exc:
+                reason = "conflict" if exc.status == 409 else f"http{exc.status}"
+                metrics.RECONCILE_ERRORS.labels(reason).inc()
+                if exc.status in (409, 404):
+                    # Someone else wrote first (or deleted); the watch event brings it back.
+                    raise Retry(delay=0.5, why=reason) from exc
+                log.warning("writes for %s/%s failed: %s %s", *key, exc.status, exc.reason)
+                raise Retry(why=reason) from exc
+        self._track_phase(key, family)
+        metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    def _track_phase(self, key: FamilyKey, family: Family) -> None:
+        wf = family.workflow
+        if wf is None:
+            self.phases.pop(key, None)
+        else:
+            self.phases[key] = str(wf.status_raw.get("phase") or "Draft")
+        counts = Tally(self.phases.values())
+        for phase in ("Draft", "Published", "Disabled", "Archived", "PausedSafety"):
+            metrics.WORKFLOWS_BY_PHASE.labels(phase).set(counts.get(phase, 0))
+
+    async def apply(self, family: Family, decision: Decision) -> None:
+        """Perform the writes in order; stop at the first failure (the next pass resumes)."""
+        ns, key = family.namespace, family.key
+        latest: dict[ObjKey, str] = {}
+        for write in decision.writes:
+            obj: ObjKey = (write.kind, write.name)
+            if isinstance(write, Create):
+                try:
+                    created = await self.client.create(write.kind, ns, write.body)
+                    latest[obj] = str(created.get("metadata", {}).get("resourceVersion", ""))
+                    metrics.WRITES.labels(write.kind.value, "create").inc()
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                self.expectations.created(key, obj)
+                log.info("%s/%s: created %s %s (%s)", ns, family.name, write.kind.value,
+                         write.name, write.why)
+            elif isinstance(write, Patch):
+                precondition = latest.get(obj, write.resource_version)
+                body = copy.deepcopy(write.patch)
+                if precondition:
+                    body.setdefault("metadata", {})["resourceVersion"] = precondition
+                patched = await self.client.patch(write.kind, ns, write.name, body,
+                                                  status=write.status)
+                metrics.WRITES.labels(write.kind.value,
+                                      "patch-status" if write.status else "patch").inc()
+                latest[obj] = str(patched.get("metadata", {}).get("resourceVersion", ""))
+                self.expectations.patched(key, obj, precondition)
+                log.info("%s/%s: patched %s %s%s (%s)", ns, family.name, write.kind.value,
+                         write.name, "/status" if write.status else "", write.why)
+        for event in decision.events:
+            if event.reason in ("Published", "RolledBack"):
+                metrics.PUBLISHES.labels("Succeeded", event.reason).inc()
+            elif event.reason == "PublishRejected":
+                metrics.PUBLISHES.labels("Rejected", event.detail or "Unknown").inc()
+            await self.client.emit(ns, event)
+

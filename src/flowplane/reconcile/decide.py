@@ -1,0 +1,797 @@
+"""decide(): one workflow family's snapshot in, the ordered writes to converge it out.
+
+Everything the product does lives here: validation of every version, publish,
+rollback and deactivation through `spec.publishedVersion`, fork on edit, revert,
+safety pause and resume, suspend and archive, and the derived phases and conditions.
+
+Crash safety comes from two things. First, the decision is level-based: it looks
+only at the current snapshot, so if the operator dies after any write, the next
+decision finishes the job. Second, the writes come out in a safe order:
+
+1. adoption (labels, owner references) of versions;
+2. forks of an edited live version, then the restore of its graph from its plan,
+   then reverts (spec writes, so an edit is saved before it is undone);
+3. the publish target goes `Compiling`;
+4. the immutable plan ConfigMap is created (before anything points at it);
+5. the trigger Service is pointed at the target, or unwired: the one atomic
+   data-plane switch, and the authority on what is live after a crash;
+6. every other version's status (so the previous live version is retired
+   *before* the next one is marked Active: a watcher never sees two Active);
+7. the target's status (`Active`);
+8. the workflow's status (pointer, phase, conditions, lastPublish).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flowplane.compiler import CompileResult, compile_graph
+from flowplane.model.graph import Graph
+from flowplane.model.resources import (
+    ANN_ACTIVE_VERSION,
+    ANN_PLAN,
+    ANN_PLAN_HASH,
+    ANN_RESUME,
+    ANN_REVERT,
+    ANN_TRIGGER_TYPE,
+    API_VERSION,
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_PLAN_HASH,
+    LABEL_VERSION,
+    LABEL_WORKFLOW,
+    MANAGED_BY,
+    GraphError,
+    LastPublish,
+    PlanRef,
+    PublishResult,
+    SafetyStatus,
+    TriggerStatus,
+    VersionPhase,
+    WorkflowPhase,
+    WorkflowStatus,
+    WorkflowVersionStatus,
+)
+from flowplane.reconcile.conditions import Desired, merge_conditions
+from flowplane.reconcile.settings import Settings
+from flowplane.reconcile.snapshot import (
+    ANN_FORKED_FROM,
+    Family,
+    OwnerRef,
+    PlanObj,
+    VersionObj,
+    WorkflowObj,
+)
+from flowplane.reconcile.writes import Create, Decision, Event, Kind, Patch, diff
+
+WORKFLOW_OWNER_KIND = "Workflow"
+VERSION_OWNER_KIND = "WorkflowVersion"
+SERVICE_PORT_NAME = "http"
+
+
+def service_name(workflow: str) -> str:
+    return f"{workflow}-trigger"
+
+
+def plan_label_hash(full_hash: str) -> str:
+    """Label values are limited to 63 characters: sha256-<56 hex digits>."""
+    return full_hash.replace(":", "-")[:63]
+
+
+def decide(family: Family, settings: Settings, now: str) -> Decision:
+    """Pure: the writes and events that move `family` towards what its users asked for."""
+    return _Decider(family, settings, now).run()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """The outcome of the current publish request, as recorded in status.lastPublish."""
+
+    version: int
+    result: PublishResult
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class _LivePlan:
+    name: str
+    hash: str
+    steps: int
+    trigger_type: str | None
+    graph: Mapping[str, Any] | None
+    compiled_at: str | None
+    create: Create | None = None  # set when the plan must still be written
+
+
+class _Decider:
+    def __init__(self, family: Family, settings: Settings, now: str) -> None:
+        self.f = family
+        self.s = settings
+        self.now = now
+        self.d = Decision()
+        wf = family.workflow
+        self.wf: WorkflowObj | None = wf if wf is not None and not wf.meta.deleting else None
+        self.results: dict[str, CompileResult] = {
+            v.meta.name: compile_graph(v.graph_raw, settings.limits) for v in family.versions
+        }
+        self.plans: dict[str, PlanObj] = {p.meta.name: p for p in family.plans}
+        self.canonical: dict[int, VersionObj] = {}
+        self.family_errors: dict[str, GraphError] = {}
+        self.spec_patched: set[str] = set()
+        self._resolve_versions()
+
+    # ------------------------------------------------------------------ inputs
+
+    def _resolve_versions(self) -> None:
+        """Pick the one version object per number; the rest are reported, never adopted."""
+        ordered = sorted(
+            (v for v in self.f.versions if not v.meta.deleting),
+            key=lambda v: (v.meta.creation_timestamp, v.meta.name),
+        )
+        for v in ordered:
+            owner = next(
+                (r for r in v.meta.owner_refs if r.kind == WORKFLOW_OWNER_KIND and r.controller),
+                None,
+            )
+            if self.wf is not None and owner is not None and owner.uid != self.wf.meta.uid:
+                self.family_errors[v.meta.name] = GraphError(
+                    code="OwnerMismatch",
+                    message=f"owned by another Workflow {owner.name!r} (uid {owner.uid}); "
+                    "not adopted by this one",
+                )
+            elif v.number in self.canonical:
+                first = self.canonical[v.number]
+                self.family_errors[v.meta.name] = GraphError(
+                    code="DuplicateVersion",
+                    path="spec.version",
+                    message=f"version {v.number} of workflow {v.workflow_name!r} already exists "
+                    f"as {first.meta.name!r}; this object is ignored until it is renumbered "
+                    "or deleted",
+                )
+            else:
+                self.canonical[v.number] = v
+
+    def _owner_ref(self) -> OwnerRef:
+        assert self.wf is not None
+        return OwnerRef(API_VERSION, WORKFLOW_OWNER_KIND, self.wf.meta.name, self.wf.meta.uid, True)
+
+    def _plan_of(self, v: VersionObj, wanted_hash: str | None) -> PlanObj | None:
+        """An existing plan ConfigMap of `v` holding `wanted_hash` (any, if None)."""
+        preferred = v.status.plan.configMap if v.status.plan else None
+        candidates = [
+            p for p in self.plans.values()
+            if any(r.uid == v.meta.uid for r in p.meta.owner_refs) or p.meta.name == preferred
+        ]
+        candidates.sort(key=lambda p: (p.meta.name != preferred, p.meta.name))
+        return next((p for p in candidates if wanted_hash is None or p.hash == wanted_hash), None)
+
+    def _live_now(self) -> VersionObj | None:
+        """The version serving right now. The Service annotation is the authority."""
+        svc = self.f.service
+        if svc is not None and self._service_is_ours():
+            raw = svc.meta.annotations.get(ANN_ACTIVE_VERSION, "")
+            if raw.isdigit() and int(raw) in self.canonical:
+                return self.canonical[int(raw)]
+        wf = self.wf
+        if wf is not None and wf.status.activeVersion in self.canonical:
+            return self.canonical[wf.status.activeVersion]
+        actives = [v for v in self.canonical.values() if v.status.phase == VersionPhase.ACTIVE]
+        actives.sort(key=lambda v: (v.status.activatedAt or "", v.number))
+        return actives[-1] if actives else None
+
+    def _service_is_ours(self) -> bool:
+        svc, wf = self.f.service, self.wf
+        if svc is None or wf is None:
+            return False
+        return any(r.uid == wf.meta.uid for r in svc.meta.owner_refs) or not svc.meta.owner_refs
+
+    def _live_plan(self, live: VersionObj) -> _LivePlan | None:
+        """The plan the live version runs: named by the Service, else by its status."""
+        name = None
+        svc = self.f.service
+        if svc is not None and svc.meta.annotations.get(ANN_ACTIVE_VERSION) == str(live.number):
+            name = svc.meta.annotations.get(ANN_PLAN)
+        if name is None and live.status.plan is not None:
+            name = live.status.plan.configMap
+        plan = self.plans.get(name) if name else None
+        if plan is None:
+            plan = self._plan_of(live, None)
+        if plan is not None and plan.hash:
+            compiled_at = (
+                live.status.plan.compiledAt
+                if live.status.plan and live.status.plan.configMap == plan.meta.name
+                else plan.meta.creation_timestamp or self.now
+            )
+            return _LivePlan(
+                plan.meta.name, plan.hash, plan.steps, plan.trigger_type, plan.graph, compiled_at
+            )
+        # The plan is gone (deleted by hand): rebuild it from the version's graph.
+        return self._new_plan(live, self.results[live.meta.name])
+
+    def _new_plan(self, v: VersionObj, result: CompileResult) -> _LivePlan | None:
+        if result.plan is None:
+            return None
+        plan = result.plan
+        existing = self._plan_of(v, plan.hash)
+        if existing is not None:
+            compiled_at = (
+                v.status.plan.compiledAt
+                if v.status.plan and v.status.plan.configMap == existing.meta.name
+                else existing.meta.creation_timestamp or self.now
+            )
+            return _LivePlan(
+                existing.meta.name, plan.hash, plan.steps, plan.trigger_type, plan.graph,
+                compiled_at,
+            )
+        name = f"{v.meta.name}-plan"
+        if name in self.plans:  # a plan is never rewritten: a new graph gets a new plan
+            name = f"{name}-{plan.hash.split(':')[-1][:10]}"
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": self.f.namespace,
+                "labels": {
+                    LABEL_WORKFLOW: v.workflow_name,
+                    LABEL_VERSION: str(v.number),
+                    LABEL_PLAN_HASH: plan_label_hash(plan.hash),
+                    LABEL_COMPONENT: "plan",
+                    LABEL_MANAGED_BY: MANAGED_BY,
+                },
+                "annotations": {ANN_PLAN_HASH: plan.hash, ANN_TRIGGER_TYPE: plan.trigger_type},
+                "ownerReferences": [
+                    OwnerRef(API_VERSION, VERSION_OWNER_KIND, v.meta.name, v.meta.uid, True)
+                    .to_api()
+                ],
+            },
+            "immutable": True,
+            "data": plan.configmap_data(),
+        }
+        return _LivePlan(
+            name, plan.hash, plan.steps, plan.trigger_type, plan.graph, self.now,
+            create=Create(Kind.CONFIGMAP, name, body, why=f"plan of v{v.number}"),
+        )
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> Decision:
+        if self.wf is None:
+            self._orphans()
+            return self.d
+        wf = self.wf
+        self._adopt_versions()
+
+        # Safety: a resume token clears the trip; nothing else does.
+        safety = wf.status.safety.model_copy() if wf.status.safety else None
+        resume_token = wf.meta.annotations.get(ANN_RESUME)
+        if resume_token and (safety is None or safety.lastResumeToken != resume_token):
+            safety = safety or SafetyStatus()
+            if safety.tripped:
+                safety.tripped = False
+                safety.resumedAt = self.now
+                self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Resumed",
+                            "resumed from safety pause; publishing is allowed again")
+            safety.lastResumeToken = resume_token
+        tripped = bool(safety and safety.tripped)
+        fresh_trip = safety is not None and safety.tripped and (
+            not safety.trippedAt or (safety.resumedAt or "") > safety.trippedAt
+        )
+        if safety is not None and fresh_trip:
+            safety.trippedAt = self.now
+            self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning", "SafetyPaused",
+                        f"safety pause: {safety.reason or 'tripped'}: {safety.message or ''}"
+                        .rstrip(": "))
+
+        archived, suspended = wf.spec.archived, wf.spec.suspend
+        wanted = wf.spec.publishedVersion
+        live = self._live_now()
+        live_plan = self._live_plan(live) if live is not None else None
+
+        # Fork on edit: an edit of the live version becomes a new draft; the live graph stays.
+        if live is not None and live_plan is not None and live_plan.graph is not None:
+            self._fork_if_edited(live, live_plan)
+        self._reverts(live, live_plan)
+
+        # Where should the live pointer be?
+        outcome: _Outcome | None = None
+        target: VersionObj | None = live
+        target_plan: _LivePlan | None = live_plan
+        candidate = self.canonical.get(wanted) if wanted is not None else None
+        rejected_candidate: VersionPhase | None = None
+        if archived:
+            target, target_plan = None, None
+            if wanted is not None:
+                outcome = _Outcome(wanted, PublishResult.REJECTED, "Archived",
+                                   "the workflow is archived; set spec.archived=false to publish")
+        elif tripped:
+            live_number = live.number if live else None
+            if wanted != live_number:
+                what = f"publishing v{wanted}" if wanted is not None else "deactivating"
+                outcome = _Outcome(
+                    wanted or live_number or 0, PublishResult.REJECTED, "SafetyPaused",
+                    f"{what} is blocked by a safety pause; annotate the workflow with "
+                    f"{ANN_RESUME}=<token> to resume",
+                )
+        elif wanted is None:
+            target, target_plan = None, None
+        elif candidate is None:
+            outcome = _Outcome(
+                wanted, PublishResult.PENDING, "VersionNotFound",
+                f"waiting for a WorkflowVersion with spec.version {wanted} "
+                f"for workflow {wf.meta.name!r}",
+            )
+        elif candidate is not live:
+            result = self.results[candidate.meta.name]
+            new_plan = self._new_plan(candidate, result)
+            if result.ok and new_plan is not None:
+                target, target_plan = candidate, new_plan
+                rollback = candidate.status.activatedAt is not None
+                was = f" (was v{live.number})" if live is not None else ""
+                outcome = _Outcome(
+                    wanted, PublishResult.SUCCEEDED, "RolledBack" if rollback else "Published",
+                    f"v{wanted} is live{was}",
+                )
+            else:
+                rejected_candidate = (
+                    VersionPhase.INVALID if result.invalid else VersionPhase.FAILED
+                )
+                outcome = _Outcome(
+                    wanted, PublishResult.REJECTED,
+                    "ValidationFailed" if result.invalid else "CompileFailed",
+                    f"v{wanted} was not published: {_summarise(result.errors)}; "
+                    + (f"v{live.number} stays live" if live else "nothing is live"),
+                )
+
+        wired = target is not None and not (suspended or tripped or archived)
+        service_conflict = self.f.service is not None and not self._service_is_ours()
+
+        # 3-4. Publish: Compiling, then the plan (before anything points at it).
+        publishing = target is not None and target is not live
+        if publishing and target is not None and target.status.phase != VersionPhase.COMPILING:
+            self._write(Patch(Kind.VERSION, target.meta.name,
+                              {"status": {"phase": VersionPhase.COMPILING.value}},
+                              target.meta.resource_version, status=True,
+                              why=f"publish v{target.number}: compiling"))
+        if target_plan is not None and target_plan.create is not None:
+            self._write(target_plan.create)
+
+        # 5. The data-plane switch.
+        if not service_conflict:
+            self._service(target if wired else None, target_plan if wired else None)
+
+        # 6-7. Version statuses: everyone else first, the target last.
+        phases: dict[str, VersionPhase] = {}
+        for v in self.canonical.values():
+            if v is target:
+                phases[v.meta.name] = VersionPhase.ACTIVE
+            elif v is candidate and rejected_candidate is not None:
+                phases[v.meta.name] = rejected_candidate
+            else:
+                phases[v.meta.name] = self._resting_phase(v)
+        for v in self.f.versions:
+            if v.meta.deleting or v is target:
+                continue
+            phase = phases.get(v.meta.name, VersionPhase.DRAFT)
+            plan_ref = self._resting_plan_ref(v)
+            self._version_status(v, phase, plan_ref)
+        if target is not None and target_plan is not None:
+            self._version_status(target, VersionPhase.ACTIVE, target_plan)
+
+        # 8. The workflow.
+        self._workflow_status(
+            wf, target=target, target_plan=target_plan, wanted=wanted, candidate=candidate,
+            outcome=outcome, wired=wired, tripped=tripped, safety=safety,
+            service_conflict=service_conflict, previous_live=live,
+        )
+        return self.d
+
+    # ------------------------------------------------------------------ pieces
+
+    def _orphans(self) -> None:
+        """Versions whose Workflow does not exist (yet): validate them, nothing else."""
+        for v in self.f.versions:
+            if v.meta.deleting:
+                continue
+            prev = v.status.phase
+            phase = prev if prev in (VersionPhase.ACTIVE, VersionPhase.INACTIVE) else (
+                self._resting_phase(v)
+            )
+            self._version_status(v, phase, self._resting_plan_ref(v))
+
+    def _adopt_versions(self) -> None:
+        wf = self.wf
+        assert wf is not None
+        for v in self.f.versions:
+            if v.meta.deleting or v.meta.name in self.family_errors:
+                continue
+            meta: dict[str, Any] = {}
+            if v.meta.labels.get(LABEL_WORKFLOW) != wf.meta.name:
+                meta["labels"] = {LABEL_WORKFLOW: wf.meta.name}
+            if not any(r.uid == wf.meta.uid for r in v.meta.owner_refs):
+                refs = [r.to_api() for r in v.meta.owner_refs if r.kind != WORKFLOW_OWNER_KIND]
+                meta["ownerReferences"] = [*refs, self._owner_ref().to_api()]
+            if meta:
+                self._write(Patch(Kind.VERSION, v.meta.name, {"metadata": meta},
+                                  v.meta.resource_version, why="adopt version"))
+
+    def _fork_if_edited(self, live: VersionObj, live_plan: _LivePlan) -> None:
+        edited_hash = self.results[live.meta.name].graph_hash
+        if edited_hash == live_plan.hash:
+            return
+        wf = self.wf
+        assert wf is not None and live_plan.graph is not None
+        already = [
+            v for v in self.f.versions
+            if v.forked_from == live.number and self.results[v.meta.name].graph_hash == edited_hash
+            and edited_hash is not None
+        ]
+        if not already:
+            number = max([v.number for v in self.f.versions] + [0]) + 1
+            name = f"{wf.meta.name}-v{number}"
+            if any(v.meta.name == name for v in self.f.versions):
+                name = f"{name}-fork"
+            body = {
+                "apiVersion": API_VERSION,
+                "kind": "WorkflowVersion",
+                "metadata": {
+                    "name": name,
+                    "namespace": self.f.namespace,
+                    "labels": {LABEL_WORKFLOW: wf.meta.name},
+                    "annotations": {ANN_FORKED_FROM: str(live.number)},
+                    "ownerReferences": [self._owner_ref().to_api()],
+                },
+                "spec": {
+                    "workflowRef": {"name": wf.meta.name},
+                    "version": number,
+                    "label": f"Draft from v{live.number}",
+                    "graph": live.graph_raw,
+                },
+            }
+            self._write(Create(Kind.VERSION, name, body, why=f"fork of edited v{live.number}"))
+            msg = (f"the edit of live v{live.number} was saved as draft v{number} ({name}); "
+                   f"v{live.number} keeps serving unchanged")
+            self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Forked", msg)
+            self._event(Kind.VERSION, live.meta.name, live.meta.uid, "Normal", "Forked", msg)
+        self._write(Patch(Kind.VERSION, live.meta.name, {"spec": {"graph": live_plan.graph}},
+                          live.meta.resource_version, why=f"restore live v{live.number}"))
+        self.spec_patched.add(live.meta.name)
+        self.results[live.meta.name] = compile_graph(live_plan.graph, self.s.limits)
+
+    def _reverts(self, live: VersionObj | None, live_plan: _LivePlan | None) -> None:
+        for v in self.canonical.values():
+            token = v.meta.annotations.get(ANN_REVERT)
+            if not token or token == v.status.lastRevertToken:
+                continue
+            if v is live:
+                self._event(Kind.VERSION, v.meta.name, v.meta.uid, "Warning", "RevertIgnored",
+                            f"v{v.number} is the live version; there is nothing to revert")
+            elif live_plan is None or live_plan.graph is None:
+                self._event(Kind.VERSION, v.meta.name, v.meta.uid, "Warning", "RevertIgnored",
+                            "no version is live, so there is no published graph to revert to")
+            elif self.results[v.meta.name].graph_hash != live_plan.hash:
+                assert live is not None
+                self._write(Patch(Kind.VERSION, v.meta.name, {"spec": {"graph": live_plan.graph}},
+                                  v.meta.resource_version, why=f"revert v{v.number}"))
+                self.spec_patched.add(v.meta.name)
+                self.results[v.meta.name] = compile_graph(live_plan.graph, self.s.limits)
+                self._event(Kind.VERSION, v.meta.name, v.meta.uid, "Normal", "Reverted",
+                            f"graph replaced with the graph of live v{live.number}")
+
+    def _resting_phase(self, v: VersionObj) -> VersionPhase:
+        """The phase of a version that is neither being published nor live."""
+        prev = v.status.phase
+        current = self.results[v.meta.name].graph_hash
+        plan = self._plan_of(v, current) if current else None
+        was_live = v.status.activatedAt is not None
+        if prev == VersionPhase.ACTIVE:
+            return VersionPhase.INACTIVE if plan is not None else VersionPhase.DRAFT
+        if prev in (VersionPhase.INACTIVE, VersionPhase.COMPILING):
+            return VersionPhase.INACTIVE if plan is not None and was_live else VersionPhase.DRAFT
+        if prev in (VersionPhase.INVALID, VersionPhase.FAILED):
+            return prev if current == v.status.graphHash else VersionPhase.DRAFT
+        return VersionPhase.DRAFT
+
+    def _resting_plan_ref(self, v: VersionObj) -> _LivePlan | None:
+        ref = v.status.plan
+        if ref is None or ref.configMap not in self.plans:
+            current = self.results[v.meta.name].graph_hash
+            plan = self._plan_of(v, current) if current else None
+            if plan is None or not plan.hash:
+                return None
+            return _LivePlan(plan.meta.name, plan.hash, plan.steps, plan.trigger_type, plan.graph,
+                             plan.meta.creation_timestamp or self.now)
+        plan = self.plans[ref.configMap]
+        return _LivePlan(ref.configMap, ref.hash, ref.steps, plan.trigger_type, plan.graph,
+                         ref.compiledAt)
+
+    def _service(self, target: VersionObj | None, plan: _LivePlan | None) -> None:
+        wf = self.wf
+        assert wf is not None
+        name = service_name(wf.meta.name)
+        wired = target is not None and plan is not None
+        annotations: dict[str, str | None] = {
+            ANN_ACTIVE_VERSION: str(target.number) if wired and target else None,
+            ANN_PLAN: plan.name if wired and plan else None,
+            ANN_PLAN_HASH: plan.hash if wired and plan else None,
+            ANN_TRIGGER_TYPE: (plan.trigger_type if wired and plan else None),
+        }
+        labels = {LABEL_WORKFLOW: wf.meta.name, LABEL_COMPONENT: "trigger",
+                  LABEL_MANAGED_BY: MANAGED_BY}
+        selector = dict(self.s.runtime_selector) if wired else None
+        ports = [{"name": SERVICE_PORT_NAME, "port": self.s.service_port,
+                  "targetPort": self.s.target_port, "protocol": "TCP"}]
+        svc = self.f.service
+        why = f"wire v{target.number}" if wired and target else "unwire"
+        if svc is None:
+            spec: dict[str, Any] = {"type": "ClusterIP", "ports": ports}
+            if selector:
+                spec["selector"] = selector
+            body = {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": name,
+                    "namespace": self.f.namespace,
+                    "labels": labels,
+                    "annotations": {k: v for k, v in annotations.items() if v is not None},
+                    "ownerReferences": [self._owner_ref().to_api()],
+                },
+                "spec": spec,
+            }
+            self._write(Create(Kind.SERVICE, name, body, why=why))
+            return
+        patch: dict[str, Any] = {}
+        meta: dict[str, Any] = {}
+        ann_patch = {k: v for k, v in annotations.items() if svc.meta.annotations.get(k) != v}
+        if ann_patch:
+            meta["annotations"] = ann_patch
+        label_patch = {k: v for k, v in labels.items() if svc.meta.labels.get(k) != v}
+        if label_patch:
+            meta["labels"] = label_patch
+        if not any(r.uid == wf.meta.uid for r in svc.meta.owner_refs):
+            meta["ownerReferences"] = [self._owner_ref().to_api()]
+        if meta:
+            patch["metadata"] = meta
+        spec_patch: dict[str, Any] = {}
+        if (svc.selector or None) != selector:
+            spec_patch["selector"] = selector
+        observed_ports = [
+            {k: p.get(k) for k in ("name", "port", "targetPort", "protocol")} for p in svc.ports
+        ]
+        if observed_ports != ports:
+            spec_patch["ports"] = ports
+        if spec_patch:
+            patch["spec"] = spec_patch
+        if patch:
+            self._write(Patch(Kind.SERVICE, name, patch, svc.meta.resource_version, why=why))
+
+    def _version_status(
+        self, v: VersionObj, phase: VersionPhase, plan: _LivePlan | None
+    ) -> None:
+        result = self.results[v.meta.name]
+        prev = v.status
+        errors = ([self.family_errors[v.meta.name]] if v.meta.name in self.family_errors else [])
+        errors += list(result.errors)
+        graph_hash = result.graph_hash
+        generation = v.meta.generation + (1 if v.meta.name in self.spec_patched else 0)
+        activated_at = prev.activatedAt
+        deactivated_at = prev.deactivatedAt
+        if phase == VersionPhase.ACTIVE and prev.phase != VersionPhase.ACTIVE:
+            activated_at = self.now
+        if prev.phase == VersionPhase.ACTIVE and phase != VersionPhase.ACTIVE:
+            deactivated_at = self.now
+        plan_ref = (
+            PlanRef(configMap=plan.name, hash=plan.hash, steps=plan.steps,
+                    compiledAt=plan.compiled_at or self.now)
+            if plan is not None else None
+        )
+
+        if not errors:
+            validated = Desired.of("Validated", True, "Valid",
+                                   f"the graph is valid ({_node_count(v.graph_raw)} nodes)")
+        elif v.meta.name in self.family_errors:
+            validated = Desired.of("Validated", False, self.family_errors[v.meta.name].code,
+                                   _summarise(errors))
+        else:
+            validated = Desired.of(
+                "Validated", False, "GraphInvalid" if result.invalid else "PlanLimitExceeded",
+                _summarise(errors),
+            )
+        if phase == VersionPhase.FAILED:
+            compiled = Desired.of("Compiled", False, "CompileFailed", _summarise(errors))
+        elif plan_ref is not None and plan_ref.hash == graph_hash:
+            compiled = Desired.of("Compiled", True, "PlanReady",
+                                  f"plan {plan_ref.configMap} ({plan_ref.steps} steps)")
+        elif plan_ref is not None:
+            compiled = Desired.of("Compiled", False, "PlanOutdated",
+                                  f"the graph changed after plan {plan_ref.configMap} was compiled;"
+                                  " it is compiled again when published")
+        else:
+            compiled = Desired.of("Compiled", False, "NotCompiled",
+                                  "compiled when published")
+        if phase == VersionPhase.ACTIVE:
+            active = Desired.of("Active", True, "Live", f"v{v.number} receives the live events")
+        elif phase == VersionPhase.INACTIVE:
+            active = Desired.of("Active", False, "Retired", "retired; publish it to roll back")
+        else:
+            active = Desired.of("Active", False, "NotLive", "only the active version is live")
+
+        status = WorkflowVersionStatus(
+            phase=phase,
+            observedGeneration=generation,
+            graphHash=graph_hash,
+            errors=errors,
+            plan=plan_ref,
+            forkedFrom=v.forked_from,
+            activatedAt=activated_at,
+            deactivatedAt=deactivated_at,
+            lastRevertToken=v.meta.annotations.get(ANN_REVERT) or prev.lastRevertToken,
+            conditions=merge_conditions(prev.conditions, [validated, compiled, active],
+                                        now=self.now, generation=generation),
+        )
+        self._status_patch(Kind.VERSION, v.meta.name, v.meta.resource_version, v.status_raw,
+                           status.model_dump(mode="json", exclude_none=True),
+                           why=f"v{v.number} {phase.value}")
+
+    def _workflow_status(
+        self,
+        wf: WorkflowObj,
+        *,
+        target: VersionObj | None,
+        target_plan: _LivePlan | None,
+        wanted: int | None,
+        candidate: VersionObj | None,
+        outcome: _Outcome | None,
+        wired: bool,
+        tripped: bool,
+        safety: SafetyStatus | None,
+        service_conflict: bool,
+        previous_live: VersionObj | None,
+    ) -> None:
+        spec = wf.spec
+        svc = service_name(wf.meta.name)
+        if spec.archived:
+            phase = WorkflowPhase.ARCHIVED
+        elif tripped:
+            phase = WorkflowPhase.PAUSED_SAFETY
+        elif spec.suspend:
+            phase = WorkflowPhase.DISABLED
+        elif target is not None:
+            phase = WorkflowPhase.PUBLISHED
+        else:
+            phase = WorkflowPhase.DRAFT
+
+        last = wf.status.lastPublish
+        if outcome is not None:
+            same = last is not None and (last.version, last.result, last.reason, last.message) == (
+                outcome.version, outcome.result, outcome.reason, outcome.message)
+            if not same:
+                last = LastPublish(version=outcome.version, result=outcome.result,
+                                   reason=outcome.reason, message=outcome.message, time=self.now)
+                if outcome.result == PublishResult.REJECTED:
+                    self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning",
+                                "PublishRejected", outcome.message, detail=outcome.reason)
+                elif outcome.result == PublishResult.SUCCEEDED:
+                    self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal",
+                                outcome.reason, outcome.message)
+                else:
+                    self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal",
+                                "PublishPending", outcome.message)
+        if previous_live is not None and target is None and not spec.archived:
+            self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Deactivated",
+                        f"v{previous_live.number} was deactivated; nothing is live")
+        if previous_live is not None and target is None and spec.archived:
+            self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Archived",
+                        f"archived; v{previous_live.number} was deactivated")
+
+        live_n = target.number if target is not None else None
+        if target is not None:
+            published = Desired.of("Published", True, "VersionActive",
+                                   f"v{target.number} ({target.meta.name}) is the active version")
+        elif spec.archived:
+            published = Desired.of("Published", False, "Archived", "the workflow is archived")
+        elif wanted is not None and candidate is None and not tripped:
+            published = Desired.of("Published", False, "VersionNotFound",
+                                   outcome.message if outcome else "version not found")
+        else:
+            published = Desired.of("Published", False, "NoActiveVersion",
+                                   "no version is live; set spec.publishedVersion to publish one")
+
+        if service_conflict:
+            trig = Desired.of("TriggerWired", False, "ServiceConflict",
+                              f"Service {svc} exists and is not owned by this workflow")
+        elif wired:
+            trig = Desired.of("TriggerWired", True, "Wired", f"{svc} routes to v{live_n}")
+        else:
+            why, text = (
+                ("Archived", "the workflow is archived") if spec.archived else
+                ("SafetyPaused", "unwired by a safety pause") if tripped else
+                ("Suspended", "unwired because spec.suspend is true") if spec.suspend else
+                ("NoActiveVersion", "no version is live")
+            )
+            trig = Desired.of("TriggerWired", False, why, f"{svc} has no selector: {text}")
+
+        if tripped and safety is not None:
+            paused = Desired.of("SafetyPaused", True, safety.reason or "SafetyTripped",
+                                safety.message or "a safety check tripped")
+        elif safety is not None and safety.resumedAt:
+            paused = Desired.of("SafetyPaused", False, "Resumed",
+                                f"resumed at {safety.resumedAt}")
+        else:
+            paused = Desired.of("SafetyPaused", False, "NotTripped", "no safety check tripped")
+
+        if service_conflict:
+            ready = Desired.of("Ready", False, "ServiceConflict", trig.message)
+        elif tripped:
+            ready = Desired.of("Ready", False, "SafetyPaused",
+                               f"paused by a safety check; annotate {ANN_RESUME}=<token> to resume")
+        elif spec.archived:
+            ready = (Desired.of("Ready", False, "PublishRejected", outcome.message)
+                     if outcome is not None else
+                     Desired.of("Ready", True, "Archived", "archived; nothing is live"))
+        elif wanted is None:
+            ready = Desired.of("Ready", True, "NothingPublished",
+                               "no version is wanted live, and none is")
+        elif live_n == wanted:
+            ready = (Desired.of("Ready", True, "Suspended", f"v{wanted} is active; trigger "
+                                "unwired while suspended") if spec.suspend else
+                     Desired.of("Ready", True, "Published", f"v{wanted} is live"))
+        else:
+            ready = Desired.of("Ready", False, outcome.reason if outcome else "Publishing",
+                               outcome.message if outcome else f"publishing v{wanted}")
+
+        versions = [v.number for v in self.canonical.values()]
+        status = WorkflowStatus(
+            phase=phase,
+            activeVersion=live_n,
+            activeVersionName=target.meta.name if target is not None else None,
+            latestVersion=max(versions) if versions else None,
+            observedGeneration=wf.meta.generation,
+            trigger=TriggerStatus(
+                service=svc, enabled=wired,
+                url=f"http://{svc}.{self.f.namespace}.svc/",
+                type=target_plan.trigger_type if wired and target_plan else None,
+            ),
+            lastPublish=last,
+            safety=safety,
+            conditions=merge_conditions(wf.status.conditions, [ready, published, trig, paused],
+                                        now=self.now, generation=wf.meta.generation),
+        )
+        desired = status.model_dump(mode="json", exclude_none=True)
+        self._status_patch(Kind.WORKFLOW, wf.meta.name, wf.meta.resource_version, wf.status_raw,
+                           desired, why=f"workflow {phase.value}")
+
+    # ------------------------------------------------------------------ output
+
+    def _status_patch(self, kind: Kind, name: str, rv: str, observed: Mapping[str, Any],
+                      desired: dict[str, Any], why: str) -> None:
+        change = diff(dict(observed), desired)
+        if change is not None:
+            self._write(Patch(kind, name, {"status": change}, rv, status=True, why=why))
+
+    def _write(self, write: Create | Patch) -> None:
+        self.d.writes.append(write)
+
+    def _event(self, kind: Kind, name: str, uid: str, type_: str, reason: str, msg: str,
+               detail: str = "") -> None:
+        self.d.events.append(Event(kind, name, uid, type_, reason, msg, detail))
+
+
+def _node_count(raw: Any) -> int:
+    if isinstance(raw, dict) and isinstance(raw.get("nodes"), list):
+        return len(raw["nodes"])
+    return 0
+
+
+def _summarise(errors: list[GraphError] | tuple[GraphError, ...], most: int = 3) -> str:
+    parts = [f"{e.code}: {e.message}" for e in errors[:most]]
+    if len(errors) > most:
+        parts.append(f"(+{len(errors) - most} more)")
+    return "; ".join(parts) if parts else "no errors"
+
+
+__all__ = ["Graph", "decide", "plan_label_hash", "service_name"]

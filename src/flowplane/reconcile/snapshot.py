@@ -1,0 +1,230 @@
+"""Plain, immutable views of the objects that make up one workflow family.
+
+The Kopf layer turns each watched body into one of these as it indexes it, so
+`decide()` works on a consistent in-memory snapshot and never reads the API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from flowplane.model.resources import (
+    ANN_PLAN_HASH,
+    ANN_TRIGGER_TYPE,
+    LABEL_VERSION,
+    LABEL_WORKFLOW,
+    WorkflowSpec,
+    WorkflowStatus,
+    WorkflowVersionStatus,
+)
+
+ANN_FORKED_FROM = "flowplane.dev/forked-from"
+PLAN_GRAPH_KEY = "graph.json"
+
+FamilyKey = tuple[str, str]
+"""(namespace, workflow name): the unit of reconciliation."""
+
+
+@dataclass(frozen=True)
+class OwnerRef:
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        ref: dict[str, Any] = {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+        }
+        if self.controller:
+            ref["controller"] = True
+            ref["blockOwnerDeletion"] = True
+        return ref
+
+
+@dataclass(frozen=True)
+class Meta:
+    name: str
+    namespace: str
+    uid: str = ""
+    resource_version: str = ""
+    generation: int = 0
+    creation_timestamp: str = ""
+    deleting: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    owner_refs: tuple[OwnerRef, ...] = ()
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Meta:
+        meta = body.get("metadata") or {}
+        refs = tuple(
+            OwnerRef(
+                api_version=str(r.get("apiVersion", "")),
+                kind=str(r.get("kind", "")),
+                name=str(r.get("name", "")),
+                uid=str(r.get("uid", "")),
+                controller=bool(r.get("controller", False)),
+            )
+            for r in meta.get("ownerReferences") or []
+        )
+        return cls(
+            name=str(meta.get("name", "")),
+            namespace=str(meta.get("namespace", "")),
+            uid=str(meta.get("uid", "")),
+            resource_version=str(meta.get("resourceVersion", "")),
+            generation=int(meta.get("generation") or 0),
+            creation_timestamp=str(meta.get("creationTimestamp", "")),
+            deleting=bool(meta.get("deletionTimestamp")),
+            labels=dict(meta.get("labels") or {}),
+            annotations=dict(meta.get("annotations") or {}),
+            owner_refs=refs,
+        )
+
+
+def _plain(value: Any) -> Any:
+    """A deep, JSON-only copy (Kopf bodies are views; the snapshot must not change under us)."""
+    return json.loads(json.dumps(value))
+
+
+@dataclass(frozen=True)
+class WorkflowObj:
+    meta: Meta
+    spec: WorkflowSpec
+    status_raw: Mapping[str, Any]
+    status: WorkflowStatus
+    spec_error: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionObj:
+    meta: Meta
+    workflow_name: str
+    number: int
+    label: str
+    graph_raw: Any
+    status_raw: Mapping[str, Any]
+    status: WorkflowVersionStatus
+
+    @property
+    def forked_from(self) -> int | None:
+        raw = self.meta.annotations.get(ANN_FORKED_FROM)
+        return int(raw) if raw and raw.isdigit() else None
+
+
+@dataclass(frozen=True)
+class PlanObj:
+    meta: Meta
+    version: int | None
+    hash: str | None
+    graph: Mapping[str, Any] | None
+    trigger_type: str | None = None
+
+    @property
+    def steps(self) -> int:
+        nodes = (self.graph or {}).get("nodes")
+        return len(nodes) if isinstance(nodes, list) else 0
+
+
+@dataclass(frozen=True)
+class ServiceObj:
+    meta: Meta
+    selector: Mapping[str, str] | None
+    cluster_ip: str | None
+    ports: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Family:
+    namespace: str
+    name: str
+    workflow: WorkflowObj | None = None
+    versions: tuple[VersionObj, ...] = ()
+    plans: tuple[PlanObj, ...] = ()
+    service: ServiceObj | None = None
+
+    @property
+    def key(self) -> FamilyKey:
+        return (self.namespace, self.name)
+
+
+def workflow_from_body(body: Mapping[str, Any]) -> WorkflowObj:
+    status_raw = _plain(body.get("status") or {})
+    spec_error = None
+    try:
+        spec = WorkflowSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        spec, spec_error = WorkflowSpec(), str(exc)
+    try:
+        status = WorkflowStatus.model_validate(status_raw)
+    except ValidationError:
+        status = WorkflowStatus()
+    return WorkflowObj(
+        meta=Meta.from_body(body), spec=spec, status_raw=status_raw, status=status,
+        spec_error=spec_error,
+    )
+
+
+def version_from_body(body: Mapping[str, Any]) -> VersionObj:
+    spec = body.get("spec") or {}
+    status_raw = _plain(body.get("status") or {})
+    try:
+        status = WorkflowVersionStatus.model_validate(status_raw)
+    except ValidationError:
+        status = WorkflowVersionStatus()
+    ref = spec.get("workflowRef") or {}
+    number = spec.get("version")
+    return VersionObj(
+        meta=Meta.from_body(body),
+        workflow_name=str(ref.get("name", "")),
+        number=number if isinstance(number, int) else 0,
+        label=str(spec.get("label") or ""),
+        graph_raw=_plain(spec.get("graph")),
+        status_raw=status_raw,
+        status=status,
+    )
+
+
+def plan_from_body(body: Mapping[str, Any]) -> PlanObj:
+    meta = Meta.from_body(body)
+    data = body.get("data") or {}
+    graph: Mapping[str, Any] | None
+    try:
+        loaded = json.loads(data.get(PLAN_GRAPH_KEY, ""))
+        graph = loaded if isinstance(loaded, dict) else None
+    except (TypeError, ValueError):
+        graph = None
+    raw_version = meta.labels.get(LABEL_VERSION, "")
+    return PlanObj(
+        meta=meta,
+        version=int(raw_version) if raw_version.isdigit() else None,
+        hash=meta.annotations.get(ANN_PLAN_HASH),
+        graph=graph,
+        trigger_type=meta.annotations.get(ANN_TRIGGER_TYPE),
+    )
+
+
+def service_from_body(body: Mapping[str, Any]) -> ServiceObj:
+    spec = body.get("spec") or {}
+    selector = spec.get("selector")
+    return ServiceObj(
+        meta=Meta.from_body(body),
+        selector=dict(selector) if selector else None,
+        cluster_ip=spec.get("clusterIP"),
+        ports=tuple(_plain(p) for p in spec.get("ports") or []),
+    )
+
+
+def family_key_of_labelled(body: Mapping[str, Any]) -> FamilyKey | None:
+    meta = body.get("metadata") or {}
+    workflow = (meta.get("labels") or {}).get(LABEL_WORKFLOW)
+    return (str(meta.get("namespace", "")), workflow) if workflow else None

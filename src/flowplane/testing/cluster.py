@@ -1,0 +1,1177 @@
+"""A real, local Kubernetes control plane for tests and demos (no Docker, no kind).
+
+Modelled on controller-runtime's ``envtest``: it runs an embedded etcd, a kube-apiserver and a
+kube-controller-manager (garbage collector and namespace controller only) as separate
+processes of the ``flowplane-controlplane`` multi-call binary built by
+``hack/build-controlplane.sh``. There are no nodes, so pods never run, but every API object,
+admission, RBAC, ownerReference garbage collection and namespace deletion behave as in a
+real cluster.
+
+Library use::
+
+    with LocalControlPlane(state_dir) as cp:
+        print(cp.kubeconfig_path)
+        cp.stop_apiserver()   # simulate an API outage (etcd and controllers keep running)
+        cp.start_apiserver()  # same port, same etcd, same certificates
+
+Command line (console script ``flowplane-cluster``)::
+
+    flowplane-cluster up [--state-dir DIR]    # start detached, print the kubeconfig path
+    flowplane-cluster status                  # pids and health
+    flowplane-cluster env                     # export KUBECONFIG=...
+    flowplane-cluster down                    # stop and remove the state directory
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import contextlib
+import ctypes
+import datetime as dt
+import http.client
+import ipaddress
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "BINARY_ENV",
+    "KUBERNETES_VERSION",
+    "SERVICE_CLUSTER_IP_RANGE",
+    "ControlPlaneError",
+    "KeyPair",
+    "LocalControlPlane",
+    "Pki",
+    "find_binary",
+    "find_kubectl",
+    "free_ports",
+    "generate_pki",
+    "issue_certificate",
+    "main",
+    "new_ca",
+    "repo_root",
+    "write_kubeconfig",
+]
+
+KUBERNETES_VERSION: Final = "v1.36.3"
+"""The release hack/controlplane is pinned to (reported by /version)."""
+
+BINARY_ENV: Final = "FLOWPLANE_CONTROLPLANE_BIN"
+"""Environment variable overriding the path of the flowplane-controlplane binary."""
+
+SERVICE_CLUSTER_IP_RANGE: Final = "10.0.0.0/24"
+CONTROLLERS: Final = ("garbage-collector-controller", "namespace-controller")
+DEFAULT_START_TIMEOUT: Final = 120.0
+DEFAULT_STOP_TIMEOUT: Final = 20.0
+CERT_VALIDITY: Final = dt.timedelta(days=7)
+LOG_TAIL_LINES: Final = 40
+
+_STATE_FILE: Final = "state.json"
+_COMPONENT_ORDER: Final = ("etcd", "kube-apiserver", "kube-controller-manager")
+
+
+class ControlPlaneError(RuntimeError):
+    """Raised when the control plane cannot be built, started, reached or stopped."""
+
+
+# --------------------------------------------------------------------------------------
+# Locating things
+# --------------------------------------------------------------------------------------
+
+
+def repo_root() -> Path:
+    """The flowplane checkout: the first parent of this file holding pyproject.toml, else cwd."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file():
+            return parent
+    return Path.cwd()
+
+
+def find_binary() -> Path:
+    """Path of flowplane-controlplane: ``$FLOWPLANE_CONTROLPLANE_BIN``, else the repo's cache.
+
+    Raises :class:`ControlPlaneError` with build instructions when it does not exist.
+    """
+    override = os.environ.get(BINARY_ENV)
+    path = Path(override) if override else repo_root() / ".cache" / "bin" / "flowplane-controlplane"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        source = f"${BINARY_ENV}" if override else "the default location"
+        raise ControlPlaneError(
+            f"flowplane-controlplane binary not found at {path} ({source}).\n"
+            f"Build it with: {repo_root() / 'hack' / 'build-controlplane.sh'} "
+            f"(needs Go >= 1.26; a cold build takes 5-25 minutes), or point ${BINARY_ENV} at it."
+        )
+    return path
+
+
+def find_kubectl(binary: Path | None = None) -> list[str]:
+    """The argv prefix that runs the matching kubectl (symlink if present, else multi-call)."""
+    binary = binary if binary is not None else find_binary()
+    link = binary.parent / "kubectl"
+    if link.exists() and link.resolve() == binary.resolve():
+        return [str(link)]
+    return [str(binary), "kubectl"]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports that are free on ``host`` right now."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+# --------------------------------------------------------------------------------------
+# Certificates
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A certificate and its private key (ECDSA P-256)."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attrs)
+
+
+def _validity(validity: dt.timedelta) -> tuple[dt.datetime, dt.datetime]:
+    now = dt.datetime.now(dt.UTC)
+    # Backdate a little so a freshly issued certificate is valid despite clock skew.
+    return now - dt.timedelta(minutes=5), now + validity
+
+
+def new_ca(common_name: str, *, validity: dt.timedelta = CERT_VALIDITY) -> KeyPair:
+    """A self-signed certificate authority."""
+    key = _new_key()
+    not_before, not_after = _validity(validity)
+    public_key = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(cert=cert, key=key)
+
+
+def issue_certificate(
+    ca: KeyPair,
+    common_name: str,
+    *,
+    organizations: Sequence[str] = (),
+    dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
+    server: bool = False,
+    client: bool = False,
+    validity: dt.timedelta = CERT_VALIDITY,
+) -> KeyPair:
+    """A leaf certificate signed by ``ca`` for TLS server and/or client authentication."""
+    if not (server or client):
+        raise ValueError("a certificate must be for server and/or client authentication")
+    key = _new_key()
+    not_before, not_after = _validity(validity)
+    usages = []
+    if server:
+        usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
+    if client:
+        usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name, organizations))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
+    )
+    sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return KeyPair(cert=builder.sign(ca.key, hashes.SHA256()), key=key)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of the PEM files written by :func:`generate_pki`."""
+
+    directory: Path
+
+    @property
+    def serving_ca_cert(self) -> Path:
+        return self.directory / "serving-ca.crt"
+
+    @property
+    def serving_ca_key(self) -> Path:
+        return self.directory / "serving-ca.key"
+
+    @property
+    def serving_cert(self) -> Path:
+        # kube-apiserver's --cert-dir convention: apiserver.crt / apiserver.key.
+        return self.directory / "apiserver.crt"
+
+    @property
+    def serving_key(self) -> Path:
+        return self.directory / "apiserver.key"
+
+    @property
+    def client_ca_cert(self) -> Path:
+        return self.directory / "client-ca.crt"
+
+    @property
+    def client_ca_key(self) -> Path:
+        return self.directory / "client-ca.key"
+
+    @property
+    def admin_cert(self) -> Path:
+        return self.directory / "admin.crt"
+
+    @property
+    def admin_key(self) -> Path:
+        return self.directory / "admin.key"
+
+    @property
+    def service_account_key(self) -> Path:
+        return self.directory / "sa.key"
+
+    @property
+    def service_account_pub(self) -> Path:
+        return self.directory / "sa.pub"
+
+    def exists(self) -> bool:
+        return all(
+            p.is_file()
+            for p in (
+                self.serving_ca_cert,
+                self.serving_cert,
+                self.serving_key,
+                self.client_ca_cert,
+                self.admin_cert,
+                self.admin_key,
+                self.service_account_key,
+                self.service_account_pub,
+            )
+        )
+
+
+def _write(path: Path, data: bytes, *, private: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def generate_pki(
+    directory: Path,
+    *,
+    dns_names: Sequence[str] = ("localhost",),
+    ip_addresses: Sequence[str] = ("127.0.0.1",),
+    validity: dt.timedelta = CERT_VALIDITY,
+) -> Pki:
+    """Write envtest-style certificates into ``directory``.
+
+    * serving CA + kube-apiserver serving certificate for ``dns_names``/``ip_addresses``;
+    * a separate client CA (the apiserver's ``--client-ca-file``) and an admin client
+      certificate signed by it with CN ``admin`` and O ``system:masters``;
+    * a service-account token signing key pair (ECDSA P-256, ES256).
+    """
+    pki = Pki(directory)
+    serving_ca = new_ca("flowplane-serving-ca", validity=validity)
+    serving = issue_certificate(
+        serving_ca,
+        "kube-apiserver",
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
+        server=True,
+        validity=validity,
+    )
+    client_ca = new_ca("flowplane-client-ca", validity=validity)
+    admin = issue_certificate(
+        client_ca, "admin", organizations=("system:masters",), client=True, validity=validity
+    )
+    sa_key = _new_key()
+
+    _write(pki.serving_ca_cert, serving_ca.cert_pem)
+    _write(pki.serving_ca_key, serving_ca.key_pem, private=True)
+    _write(pki.serving_cert, serving.cert_pem)
+    _write(pki.serving_key, serving.key_pem, private=True)
+    _write(pki.client_ca_cert, client_ca.cert_pem)
+    _write(pki.client_ca_key, client_ca.key_pem, private=True)
+    _write(pki.admin_cert, admin.cert_pem)
+    _write(pki.admin_key, admin.key_pem, private=True)
+    _write(
+        pki.service_account_key,
+        sa_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        private=True,
+    )
+    _write(
+        pki.service_account_pub,
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+    return pki
+
+
+def write_kubeconfig(path: Path, server: str, pki: Pki, *, name: str = "flowplane-local") -> Path:
+    """Write a self-contained admin kubeconfig (certificates embedded as base64)."""
+
+    def b64(p: Path) -> str:
+        return base64.b64encode(p.read_bytes()).decode("ascii")
+
+    config: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": b64(pki.serving_ca_cert),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": f"{name}-admin",
+                "user": {
+                    "client-certificate-data": b64(pki.admin_cert),
+                    "client-key-data": b64(pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": name,
+                "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"},
+            }
+        ],
+        "current-context": name,
+        "preferences": {},
+    }
+    _write(path, yaml.safe_dump(config, sort_keys=False).encode(), private=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Process management
+# --------------------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG: Final = 1
+_T = TypeVar("_T")
+
+
+class _Spawner:
+    """Starts children from one long-lived daemon thread with PR_SET_PDEATHSIG=SIGKILL.
+
+    The kernel sends the death signal when the *thread* that forked the child exits, so
+    children must not be spawned from short-lived threads (e.g. a ``threading.Timer`` that
+    restarts the apiserver). A daemon thread lives until the interpreter is gone, which is
+    exactly when an orphaned etcd/apiserver should die (even after SIGKILL or os._exit).
+    """
+
+    _lock = threading.Lock()
+    _instance: _Spawner | None = None
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]]] = (
+            queue.SimpleQueue()
+        )
+        thread = threading.Thread(target=self._run, name="flowplane-spawner", daemon=True)
+        thread.start()
+
+    @classmethod
+    def get(cls) -> _Spawner:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = _Spawner()
+            return cls._instance
+
+    def _run(self) -> None:
+        while True:
+            job, reply = self._jobs.get()
+            try:
+                reply.put((True, job()))
+            except BaseException as exc:
+                reply.put((False, exc))
+
+    def call(self, job: Callable[[], _T]) -> _T:
+        reply: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs.put((job, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+
+def _pdeathsig_preexec() -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _pid_cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode(errors="replace")
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+@dataclass
+class _Component:
+    name: str
+    argv: list[str]
+    log_path: Path
+    marker: str  # a string that appears in the process command line (pid-reuse guard)
+    popen: subprocess.Popen[bytes] | None = None
+    pid: int | None = None
+    started_at: float = 0.0
+
+    def is_ours(self, pid: int) -> bool:
+        return any(self.marker in arg for arg in _pid_cmdline(pid))
+
+    def alive(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return self.pid is not None and _pid_alive(self.pid) and self.is_ours(self.pid)
+
+    def exit_code(self) -> int | None:
+        return self.popen.poll() if self.popen is not None else None
+
+    def start(self, *, detach: bool) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            stamp = dt.datetime.now().isoformat(timespec="seconds")
+            log.write(f"\n==== {stamp} starting: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            preexec = None if detach else _pdeathsig_preexec()
+
+            def spawn() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # own process group; Ctrl-C goes to us only
+                    preexec_fn=preexec,
+                    close_fds=True,
+                )
+
+            self.popen = spawn() if preexec is None else _Spawner.get().call(spawn)
+        self.pid = self.popen.pid
+        self.started_at = time.monotonic()
+
+    def stop(self, timeout: float) -> None:
+        pid = self.pid
+        if pid is None or not self.alive():
+            self._reap()
+            self.popen, self.pid = None, None
+            return
+        self._signal(pid, signal.SIGTERM)
+        if not self._wait(timeout):
+            self._signal(pid, signal.SIGKILL)
+            if not self._wait(10.0):
+                raise ControlPlaneError(f"{self.name} (pid {pid}) did not die after SIGKILL")
+        self._reap()
+        self.popen, self.pid = None, None
+
+    def _signal(self, pid: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            # Each component leads its own process group (start_new_session=True).
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+
+    def _wait(self, timeout: float) -> bool:
+        if self.popen is not None:
+            try:
+                self.popen.wait(timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                return True
+            time.sleep(0.1)
+        return not self.alive()
+
+    def _reap(self) -> None:
+        if self.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(1.0)
+
+
+# --------------------------------------------------------------------------------------
+# The control plane
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+
+
+@dataclass
+class LocalControlPlane:
+    """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1 (envtest style).
+
+    ``state_dir`` holds ``pki/``, ``etcd/`` (data), ``logs/*.log``, ``kubeconfig`` and
+    ``state.json``. With ``detach=True`` the processes outlive this Python process (used by
+    the ``flowplane-cluster up`` command); otherwise they are stopped by :meth:`stop`, by an
+    ``atexit`` hook, and - should Python die hard - by the kernel (PR_SET_PDEATHSIG).
+    """
+
+    state_dir: Path | None = None
+    binary: Path | None = None
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    detach: bool = False
+    controller_manager: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+    _ports: _Ports | None = field(default=None, init=False, repr=False)
+    _components: dict[str, _Component] = field(default_factory=dict, init=False, repr=False)
+    _owns_state_dir: bool = field(default=False, init=False, repr=False)
+    _atexit_registered: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.state_dir is None:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="flowplane-cp-"))
+            self._owns_state_dir = True
+        self.state_dir = Path(self.state_dir).resolve()
+
+    # ---- paths ---------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        assert self.state_dir is not None
+        return self.state_dir
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pki(self) -> Pki:
+        return Pki(self.root / "pki")
+
+    @property
+    def etcd_data_dir(self) -> Path:
+        return self.root / "etcd"
+
+    @property
+    def ports(self) -> _Ports:
+        if self._ports is None:
+            raise ControlPlaneError("the control plane has not been started")
+        return self._ports
+
+    @property
+    def apiserver_port(self) -> int:
+        return self.ports.apiserver
+
+    @property
+    def server(self) -> str:
+        """The API server URL, ``https://127.0.0.1:<port>``."""
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    @property
+    def etcd_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.etcd_client}"
+
+    def log_path(self, component: str) -> Path:
+        return self.logs_dir / f"{component}.log"
+
+    def kubectl(self) -> list[str]:
+        """argv prefix running the matching kubectl against this cluster."""
+        return [*find_kubectl(self._binary()), f"--kubeconfig={self.kubeconfig_path}"]
+
+    def _binary(self) -> Path:
+        if self.binary is None:
+            self.binary = find_binary()
+        return self.binary
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    def __enter__(self) -> LocalControlPlane:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return any(c.alive() for c in self._components.values())
+
+    def start(self) -> None:
+        """Generate certificates, pick free ports, start everything and wait until ready."""
+        if self.running:
+            raise ControlPlaneError(f"control plane in {self.root} is already running")
+        binary = self._binary()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        generate_pki(self.pki.directory)
+        self.timings["certificates"] = time.monotonic() - t0
+
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            self._ports = _Ports(*free_ports(4))
+            self._components = self._build_components(binary)
+            write_kubeconfig(self.kubeconfig_path, self.server, self.pki)
+            if not self.detach and not self._atexit_registered:
+                atexit.register(self._atexit_stop)
+                self._atexit_registered = True
+            try:
+                self._start_component("etcd", self._etcd_ready)
+                self._start_component("kube-apiserver", self._apiserver_ready)
+                if self.controller_manager:
+                    self._start_component("kube-controller-manager", self._kcm_ready)
+            except ControlPlaneError as exc:
+                port_clash = "address already in use" in str(exc)
+                self._stop_components()
+                if port_clash and attempt < attempts:
+                    shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
+                    continue
+                raise
+            except BaseException:
+                self._stop_components()
+                raise
+            break
+        self.timings["total"] = time.monotonic() - t0
+        self._save_state()
+
+    def stop(self, *, remove_data: bool = True) -> None:
+        """Stop (controller-manager, apiserver, etcd; SIGTERM then SIGKILL).
+
+        ``remove_data`` deletes the etcd data directory (logs and certificates are kept);
+        a state directory created by this object is removed entirely.
+        """
+        self._stop_components()
+        state = self.root / _STATE_FILE
+        state.unlink(missing_ok=True)
+        if remove_data:
+            shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
+            if self._owns_state_dir:
+                shutil.rmtree(self.root, ignore_errors=True)
+        if self._atexit_registered:
+            atexit.unregister(self._atexit_stop)
+            self._atexit_registered = False
+
+    def stop_apiserver(self) -> None:
+        """Stop only kube-apiserver (etcd and the controller-manager keep running)."""
+        component = self._component("kube-apiserver")
+        component.stop(self.stop_timeout)
+        self._save_state()
+
+    def start_apiserver(self, timeout: float | None = None) -> None:
+        """(Re)start kube-apiserver on the same port with the same etcd and certificates."""
+        component = self._component("kube-apiserver")
+        if component.alive():
+            raise ControlPlaneError("kube-apiserver is already running")
+        self._start_component("kube-apiserver", self._apiserver_ready, timeout=timeout)
+        self._save_state()
+
+    def restart_apiserver(self, downtime: float = 0.0) -> None:
+        """Stop the apiserver, wait ``downtime`` seconds, start it again."""
+        self.stop_apiserver()
+        if downtime > 0:
+            time.sleep(downtime)
+        self.start_apiserver()
+
+    def is_healthy(self) -> bool:
+        """True when every component is alive and the apiserver answers /readyz with ok."""
+        if not self._components or not all(c.alive() for c in self._components.values()):
+            return False
+        try:
+            return self._apiserver_ready(timeout=5.0)
+        except (OSError, ssl.SSLError, http.client.HTTPException):
+            return False
+
+    def component_pids(self) -> dict[str, int | None]:
+        return {name: c.pid if c.alive() else None for name, c in self._components.items()}
+
+    def _atexit_stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+
+    # ---- components ----------------------------------------------------------------
+
+    def _component(self, name: str) -> _Component:
+        try:
+            return self._components[name]
+        except KeyError:
+            raise ControlPlaneError(f"{name} is not part of this control plane") from None
+
+    def _build_components(self, binary: Path) -> dict[str, _Component]:
+        ports = self.ports
+        pki = self.pki
+        root = str(self.root)
+        etcd_peer = f"http://127.0.0.1:{ports.etcd_peer}"
+        components = {
+            "etcd": _Component(
+                name="etcd",
+                argv=[
+                    str(binary),
+                    "etcd",
+                    "--name=flowplane",
+                    f"--data-dir={self.etcd_data_dir}",
+                    f"--listen-client-urls={self.etcd_url}",
+                    f"--advertise-client-urls={self.etcd_url}",
+                    f"--listen-peer-urls={etcd_peer}",
+                    f"--initial-advertise-peer-urls={etcd_peer}",
+                    f"--initial-cluster=flowplane={etcd_peer}",
+                    "--initial-cluster-state=new",
+                    "--unsafe-no-fsync=true",
+                    "--log-level=warn",
+                ],
+                log_path=self.log_path("etcd"),
+                marker=root,
+            ),
+            "kube-apiserver": _Component(
+                name="kube-apiserver",
+                argv=[
+                    str(binary),
+                    "kube-apiserver",
+                    f"--etcd-servers={self.etcd_url}",
+                    f"--cert-dir={pki.directory}",
+                    f"--tls-cert-file={pki.serving_cert}",
+                    f"--tls-private-key-file={pki.serving_key}",
+                    f"--secure-port={ports.apiserver}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                    "--authorization-mode=RBAC",
+                    f"--client-ca-file={pki.client_ca_cert}",
+                    f"--service-account-issuer={self.server}",
+                    f"--service-account-key-file={pki.service_account_pub}",
+                    f"--service-account-signing-key-file={pki.service_account_key}",
+                    "--disable-admission-plugins=ServiceAccount",
+                    "--allow-privileged=true",
+                ],
+                log_path=self.log_path("kube-apiserver"),
+                marker=root,
+            ),
+        }
+        if self.controller_manager:
+            components["kube-controller-manager"] = _Component(
+                name="kube-controller-manager",
+                argv=[
+                    str(binary),
+                    "kube-controller-manager",
+                    f"--kubeconfig={self.kubeconfig_path}",
+                    "--leader-elect=false",
+                    f"--controllers={','.join(CONTROLLERS)}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={ports.controller_manager}",
+                    f"--cert-dir={self.root / 'controller-manager-certs'}",
+                    f"--service-account-private-key-file={pki.service_account_key}",
+                    f"--root-ca-file={pki.serving_ca_cert}",
+                    "--use-service-account-credentials=false",
+                ],
+                log_path=self.log_path("kube-controller-manager"),
+                marker=root,
+            )
+        return components
+
+    def _start_component(
+        self,
+        name: str,
+        probe: Callable[[float], bool],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        component = self._component(name)
+        timeout = self.start_timeout if timeout is None else timeout
+        component.start(detach=self.detach)
+        deadline = component.started_at + timeout
+        last_error = "no answer yet"
+        while True:
+            if not component.alive():
+                raise ControlPlaneError(
+                    self._failure(component, f"exited with code {component.exit_code()}")
+                )
+            try:
+                if probe(5.0):
+                    break
+                last_error = "not ready"
+            except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() > deadline:
+                component.stop(self.stop_timeout)
+                raise ControlPlaneError(
+                    self._failure(component, f"not ready after {timeout:.0f}s ({last_error})")
+                )
+            time.sleep(0.2)
+        self.timings[name] = time.monotonic() - component.started_at
+
+    def _stop_components(self) -> None:
+        errors: list[str] = []
+        for name in reversed(_COMPONENT_ORDER):
+            component = self._components.get(name)
+            if component is None:
+                continue
+            try:
+                component.stop(self.stop_timeout)
+            except ControlPlaneError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise ControlPlaneError("; ".join(errors))
+
+    def _failure(self, component: _Component, what: str) -> str:
+        logs = "\n".join(f"  {c.name}: {c.log_path}" for c in self._components.values())
+        return (
+            f"{component.name} {what}.\n"
+            f"Last lines of {component.log_path}:\n{_tail(component.log_path)}\n"
+            f"All logs:\n{logs}"
+        )
+
+    # ---- probes --------------------------------------------------------------------
+
+    def _etcd_ready(self, timeout: float) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports.etcd_client, timeout=timeout)
+        try:
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        if response.status != 200:
+            return False
+        return bool(json.loads(body).get("health") in ("true", True))
+
+    def admin_ssl_context(self) -> ssl.SSLContext:
+        """TLS context trusting the serving CA and presenting the admin client certificate."""
+        context = ssl.create_default_context(cafile=str(self.pki.serving_ca_cert))
+        context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
+        return context
+
+    def _apiserver_ready(self, timeout: float) -> bool:
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.ports.apiserver, timeout=timeout, context=self.admin_ssl_context()
+        )
+        try:
+            conn.request("GET", "/readyz")
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        return response.status == 200 and body.strip() == b"ok"
+
+    def _kcm_ready(self, timeout: float) -> bool:
+        # The controller-manager serves a self-signed certificate; /healthz is always allowed.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.ports.controller_manager, timeout=timeout, context=context
+        )
+        try:
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        return response.status == 200 and body.strip() == b"ok"
+
+    # ---- persisted state (for the detached CLI) --------------------------------------
+
+    def _save_state(self) -> None:
+        if self._ports is None:
+            return
+        state = {
+            "binary": str(self._binary()),
+            "ports": vars(self._ports),
+            "detached": self.detach,
+            "components": {
+                name: {"pid": c.pid, "argv": c.argv, "log": str(c.log_path), "marker": c.marker}
+                for name, c in self._components.items()
+            },
+            "kubeconfig": str(self.kubeconfig_path),
+            "server": self.server,
+            "timings": self.timings,
+        }
+        _write(self.root / _STATE_FILE, json.dumps(state, indent=2).encode())
+
+    @classmethod
+    def attach(cls, state_dir: Path | str) -> LocalControlPlane:
+        """Rebuild a handle from ``state.json`` (e.g. a cluster started by ``up``)."""
+        root = Path(state_dir).resolve()
+        path = root / _STATE_FILE
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ControlPlaneError(f"no control plane state in {root}: {exc}") from exc
+        cp = cls(state_dir=root, binary=Path(state["binary"]), detach=True)
+        cp._ports = _Ports(**state["ports"])
+        cp.controller_manager = "kube-controller-manager" in state["components"]
+        cp.timings = dict(state.get("timings", {}))
+        for name, info in state["components"].items():
+            cp._components[name] = _Component(
+                name=name,
+                argv=list(info["argv"]),
+                log_path=Path(info["log"]),
+                marker=str(info["marker"]),
+                pid=info["pid"],
+            )
+        return cp
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------
+
+
+def _default_state_dir() -> Path:
+    return repo_root() / ".cache" / "cluster"
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir
+    if (state_dir / _STATE_FILE).exists():
+        existing = LocalControlPlane.attach(state_dir)
+        if existing.is_healthy():
+            print(f"Control plane already running and healthy at {existing.server}")
+            print(existing.kubeconfig_path)
+            return 0
+        print("Found a stale or unhealthy control plane; stopping it and starting afresh.")
+        existing.stop(remove_data=True)
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    cp = LocalControlPlane(state_dir=state_dir, detach=True, start_timeout=args.timeout)
+    try:
+        cp.start()
+    except ControlPlaneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in cp.timings.items())
+    print(f"Kubernetes {KUBERNETES_VERSION} control plane is up at {cp.server} ({timings})")
+    print(f"Logs: {cp.logs_dir}")
+    print(f'Use it with: eval "$(flowplane-cluster env --state-dir {state_dir})"')
+    print(cp.kubeconfig_path)
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir
+    if (state_dir / _STATE_FILE).exists():
+        cp = LocalControlPlane.attach(state_dir)
+        try:
+            cp.stop(remove_data=True)
+        except ControlPlaneError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+        print(f"Control plane stopped; removed {state_dir}")
+    else:
+        print(f"No control plane in {state_dir}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir
+    if not (state_dir / _STATE_FILE).exists():
+        print(f"No control plane in {state_dir}")
+        return 1
+    cp = LocalControlPlane.attach(state_dir)
+    healthy = cp.is_healthy()
+    print(f"server:     {cp.server} ({'healthy' if healthy else 'NOT healthy'})")
+    print(f"kubeconfig: {cp.kubeconfig_path}")
+    for name, component in cp._components.items():
+        state = f"running (pid {component.pid})" if component.alive() else "stopped"
+        print(f"{name:24} {state:24} log: {component.log_path}")
+    return 0 if healthy else 1
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    path = args.state_dir / "kubeconfig"
+    if not path.exists():
+        print(f"No control plane in {args.state_dir}; run: flowplane-cluster up", file=sys.stderr)
+        return 1
+    print(f"export KUBECONFIG={path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="flowplane-cluster",
+        description=f"Local Kubernetes {KUBERNETES_VERSION} control plane "
+        "(etcd + kube-apiserver + kube-controller-manager, no nodes).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+        "up": (_cmd_up, "start detached (no-op when already running and healthy)"),
+        "down": (_cmd_down, "stop and remove all data"),
+        "status": (_cmd_status, "show processes and health (exit 1 if unhealthy)"),
+        "env": (_cmd_env, "print 'export KUBECONFIG=...'"),
+    }
+    for name, (_, help_text) in commands.items():
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument(
+            "--state-dir",
+            type=Path,
+            default=_default_state_dir(),
+            help="state directory (default: <repo>/.cache/cluster)",
+        )
+        if name == "up":
+            cmd.add_argument(
+                "--timeout",
+                type=float,
+                default=DEFAULT_START_TIMEOUT,
+                help="seconds to wait for each component (default: %(default)s)",
+            )
+    args = parser.parse_args(argv)
+    args.state_dir = Path(args.state_dir).resolve()
+    handler = commands[args.command][0]
+    try:
+        return handler(args)
+    except ControlPlaneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
