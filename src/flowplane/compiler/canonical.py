@@ -55,7 +55,10 @@ def _canonicalize(api: JsonDict) -> JsonDict:
     for node in api.get("nodes", []):
         clean = {k: v for k, v in node.items() if not (k in ("config", "inputs") and v == {})}
         nodes.append(clean)
-    nodes.sort(key=_node_sort_key)
+    if len({str(node.get("id", "")) for node in nodes}) == len(nodes):
+        nodes.sort(key=lambda node: str(node.get("id", "")))
+    else:
+        nodes.sort(key=_node_sort_key)
     edges = sorted(api.get("edges", []), key=_edge_sort_key)
     return {"nodes": nodes, "edges": edges}
 

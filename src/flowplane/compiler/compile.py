@@ -109,6 +109,7 @@ def _compile(raw: Any, limits: PlanLimits) -> CompileResult:
             order=tuple(outcome.order),
             hash=parsed.hash,
             trigger_type=outcome.trigger_type,
+            graph_json=parsed.canonical_json,
         )
         size = plan.configmap_bytes()
         if size > limits.max_plan_bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -36,6 +36,8 @@ class Plan:
     hash: str
     """`sha256:<hex>` of the canonical graph JSON (equals the hash of `graph.json`)."""
     trigger_type: str
+    graph_json: str | None = field(default=None, repr=False, compare=False)
+    """The canonical JSON of `graph` when already known (saves re-serialising it)."""
 
     @property
     def steps(self) -> int:
@@ -68,7 +70,8 @@ class Plan:
             "trigger": {"id": trigger_id, "type": self.trigger_type},
             "steps": steps,
         }
-        return {GRAPH_KEY: canonical_json(self.graph), PLAN_KEY: canonical_json(plan)}
+        graph_text = self.graph_json if self.graph_json is not None else canonical_json(self.graph)
+        return {GRAPH_KEY: graph_text, PLAN_KEY: canonical_json(plan)}
 
     def configmap_data(self) -> dict[str, str]:
         """`data` of the plan ConfigMap: `graph.json` (canonical graph) and `plan.json`."""

@@ -365,7 +365,8 @@ def check_rules(parsed: Parsed) -> RuleOutcome:
     ancestry = Ancestry(succ, components, targets) if targets else None
     for pos, ref in refs:
         user = nodes[pos].id
-        where = join_path("", ref.location).lstrip(".")
+        suffix = join_path("", ref.location)
+        where = suffix[1:] if suffix.startswith(".") else suffix
         problem: str | None = None
         if ref.node_id == user:
             problem = "the node itself; a node can only use outputs of upstream nodes"
@@ -381,7 +382,7 @@ def check_rules(parsed: Parsed) -> RuleOutcome:
                     E.INVALID_TEMPLATE_REFERENCE,
                     f'{where} of "{user}" references nodes.{ref.node_id}, which is {problem}',
                     node=user,
-                    path=node_path(pos) + join_path("", ref.location),
+                    path=node_path(pos) + suffix,
                 )
             )
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-TEMPLATE_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 REFERENCE_RE = re.compile(
     r"""(?<![\w.$])nodes\s*(?:\.\s*([\w-]+)|\[\s*(?:'([^']*)'|"([^"]*)")\s*\])"""
 )
@@ -26,13 +25,31 @@ class TemplateRef:
     node_id: str
 
 
+def templates_in_text(text: str) -> Iterator[str]:
+    """The bodies of the `{{ ... }}` templates in `text`, left to right.
+
+    Same matches as the regex `{{(.*?)}}`, but linear: a regex scan restarts at every
+    `{{`, which is quadratic on hostile strings like `"{{" * 100_000`.
+    """
+    pos = 0
+    while True:
+        start = text.find("{{", pos)
+        if start < 0:
+            return
+        end = text.find("}}", start + 2)
+        if end < 0:
+            return  # no later `{{` can be closed either
+        yield text[start + 2 : end]
+        pos = end + 2
+
+
 def references_in_text(text: str) -> list[str]:
     """Node ids referenced by the templates in one string, in order of appearance."""
     if "{{" not in text:
         return []
     found: list[str] = []
-    for template in TEMPLATE_RE.finditer(text):
-        for ref in REFERENCE_RE.finditer(template.group(1)):
+    for body in templates_in_text(text):
+        for ref in REFERENCE_RE.finditer(body):
             found.append(next(g for g in ref.groups() if g is not None))
     return found
 
@@ -49,8 +66,9 @@ def find_references(value: Any, base: tuple[str | int, ...]) -> Iterator[Templat
                     seen.add(node_id)
                     yield TemplateRef(location, node_id)
         elif isinstance(item, dict):
-            # Reverse so that popping visits keys in their natural (sorted) order.
-            for key in reversed(list(item)):
+            # Sorted (then reversed for the stack) so key order in the input never
+            # changes the order of the errors.
+            for key in sorted(item, key=str, reverse=True):
                 stack.append((item[key], (*location, str(key))))
         elif isinstance(item, list):
             for index in range(len(item) - 1, -1, -1):

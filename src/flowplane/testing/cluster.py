@@ -595,14 +595,15 @@ class _Component:
         self.pid = self.popen.pid
         self.started_at = time.monotonic()
 
-    def stop(self, timeout: float) -> None:
+    def stop(self, timeout: float, *, kill: bool = False) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds (``kill=True``: SIGKILL at once)."""
         pid = self.pid
         if pid is None or not self.alive():
             self._reap()
             self.popen, self.pid = None, None
             return
-        self._signal(pid, signal.SIGTERM)
-        if not self._wait(timeout):
+        self._signal(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        if kill or not self._wait(timeout):
             self._signal(pid, signal.SIGKILL)
             if not self._wait(10.0):
                 raise ControlPlaneError(f"{self.name} (pid {pid}) did not die after SIGKILL")
@@ -800,10 +801,14 @@ class LocalControlPlane:
             atexit.unregister(self._atexit_stop)
             self._atexit_registered = False
 
-    def stop_apiserver(self) -> None:
-        """Stop only kube-apiserver (etcd and the controller-manager keep running)."""
+    def stop_apiserver(self, *, kill: bool = False) -> None:
+        """Stop only kube-apiserver (etcd and the controller-manager keep running).
+
+        Graceful (SIGTERM, open watches are closed within ~2 s) unless ``kill`` is true,
+        which simulates a crash with SIGKILL.
+        """
         component = self._component("kube-apiserver")
-        component.stop(self.stop_timeout)
+        component.stop(self.stop_timeout, kill=kill)
         self._save_state()
 
     def start_apiserver(self, timeout: float | None = None) -> None:
@@ -814,9 +819,9 @@ class LocalControlPlane:
         self._start_component("kube-apiserver", self._apiserver_ready, timeout=timeout)
         self._save_state()
 
-    def restart_apiserver(self, downtime: float = 0.0) -> None:
+    def restart_apiserver(self, downtime: float = 0.0, *, kill: bool = False) -> None:
         """Stop the apiserver, wait ``downtime`` seconds, start it again."""
-        self.stop_apiserver()
+        self.stop_apiserver(kill=kill)
         if downtime > 0:
             time.sleep(downtime)
         self.start_apiserver()
@@ -890,6 +895,12 @@ class LocalControlPlane:
                     f"--service-account-signing-key-file={pki.service_account_key}",
                     "--disable-admission-plugins=ServiceAccount",
                     "--allow-privileged=true",
+                    # 127.0.0.1 is not a valid Endpoints address; without this the apiserver
+                    # periodically logs a failure to sync the "kubernetes" Service endpoints.
+                    "--endpoint-reconciler-type=none",
+                    # Drain watches (e.g. the controller-manager's) quickly on SIGTERM, otherwise
+                    # shutdown waits for them for the 60 s server shutdown timeout.
+                    "--shutdown-watch-termination-grace-period=2s",
                 ],
                 log_path=self.log_path("kube-apiserver"),
                 marker=root,

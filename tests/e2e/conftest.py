@@ -1,0 +1,45 @@
+"""e2e fixtures: the flowplane CRDs installed once, and the operator running as a process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from flowplane.testing.kube import Kube, install_crds
+from flowplane.testing.operator_process import OperatorProcess
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def crds(api_client: client.ApiClient) -> None:
+    install_crds(api_client, REPO / "crds")
+
+
+@pytest.fixture(scope="session")
+def operator(
+    crds: None, kubeconfig: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator for the session (tests may restart or kill it; it is started again)."""
+    proc = OperatorProcess(kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        print(f"operator log: {proc.log_path}")
+        proc.stop()
+
+
+@pytest.fixture
+def running_operator(operator: OperatorProcess) -> OperatorProcess:
+    if operator.proc is None or operator.proc.poll() is not None:
+        operator.start()
+    return operator
+
+
+@pytest.fixture
+def kube(api_client: client.ApiClient, namespace: str, crds: None) -> Kube:
+    return Kube(api_client, namespace)

@@ -1,0 +1,333 @@
+"""decide() as a table of situations, driven to convergence against an in-memory API."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowplane.compiler import PlanLimits
+from flowplane.reconcile.settings import Settings
+from flowplane.reconcile.writes import Kind
+from tests.unit.fakeworld import (
+    FakeWorld,
+    action,
+    broken_graph,
+    graph,
+    simple_graph,
+    webhook,
+)
+
+WF = "form-to-slack"
+ACTIVE = "flowplane.dev/active-version"
+
+
+def published(world: FakeWorld, n: int) -> None:
+    world.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": n}})
+    world.converge()
+
+
+@pytest.fixture
+def world() -> FakeWorld:
+    w = FakeWorld()
+    w.add_workflow(WF, displayName="Form submissions to Slack")
+    w.add_version(1, simple_graph("v1"))
+    w.converge()
+    return w
+
+
+def test_new_workflow_is_draft_with_an_unwired_service(world: FakeWorld) -> None:
+    status = world.wf_status()
+    assert status["phase"] == "Draft"
+    assert "activeVersion" not in status
+    assert status["latestVersion"] == 1
+    assert world.phase(1) == "Draft"
+    svc = world.service()
+    assert "selector" not in svc["spec"]
+    assert ACTIVE not in (svc["metadata"].get("annotations") or {})
+    assert world.condition("Ready")["status"] == "True"
+    assert world.condition("Published")["status"] == "False"
+    validated = next(c for c in world.version(1)["status"]["conditions"]
+                     if c["type"] == "Validated")
+    assert validated["status"] == "True"
+
+
+def test_draft_with_errors_stays_draft_with_validated_false(world: FakeWorld) -> None:
+    world.add_version(2, broken_graph())
+    world.converge()
+    status = world.version(2)["status"]
+    assert status["phase"] == "Draft"
+    assert {e["code"] for e in status["errors"]} >= {"MultipleTriggers"}
+    validated = next(c for c in status["conditions"] if c["type"] == "Validated")
+    assert validated["status"] == "False"
+    assert "MultipleTriggers" in validated["message"]
+
+
+def test_seed_worked_example(world: FakeWorld) -> None:
+    """v1 -> v2 live -> edit forks v3 -> publish v3 (the TaskJuice worked example)."""
+    published(world, 1)
+    world.add_version(2, simple_graph("v2"))
+    published(world, 2)
+    assert world.phase(1) == "Inactive" and world.phase(2) == "Active"
+    assert world.wf_status()["activeVersion"] == 2
+    assert world.service()["metadata"]["annotations"][ACTIVE] == "2"
+
+    edited = simple_graph("v2 plus submitter email")
+    world.edit(Kind.VERSION, f"{WF}-v2", {"spec": {"graph": edited}})
+    world.converge()
+    assert world.numbers() == [1, 2, 3]
+    v3 = world.version(3)
+    assert v3["spec"]["label"] == "Draft from v2"
+    assert v3["status"]["forkedFrom"] == 2
+    assert v3["status"]["phase"] == "Draft"
+    assert v3["spec"]["graph"]["nodes"][1]["inputs"]["text"] == "v2 plus submitter email"
+    # v2 still serves its published graph
+    assert world.phase(2) == "Active"
+    v2_nodes = {n["id"]: n for n in world.version(2)["spec"]["graph"]["nodes"]}
+    assert v2_nodes["notify"]["inputs"]["text"] == "v2"
+    assert world.service()["metadata"]["annotations"][ACTIVE] == "2"
+
+    published(world, 3)
+    assert world.actives() == [3]
+    assert world.phase(2) == "Inactive"
+    status = world.wf_status()
+    assert status["phase"] == "Published" and status["activeVersion"] == 3
+    assert status["lastPublish"]["result"] == "Succeeded"
+    assert world.condition("Ready")["status"] == "True"
+    world.check_invariants()
+
+
+def test_failed_publish_keeps_the_previous_version_live(world: FakeWorld) -> None:
+    published(world, 1)
+    svc_before = world.service()
+    world.add_version(2, broken_graph())
+    published(world, 2)
+    assert world.phase(2) == "Invalid"
+    assert world.actives() == [1]
+    assert world.service()["metadata"]["annotations"] == svc_before["metadata"]["annotations"]
+    assert world.service()["spec"] == svc_before["spec"]
+    status = world.wf_status()
+    assert status["activeVersion"] == 1 and status["phase"] == "Published"
+    assert status["lastPublish"]["result"] == "Rejected"
+    assert status["lastPublish"]["reason"] == "ValidationFailed"
+    ready = world.condition("Ready")
+    assert ready["status"] == "False" and ready["reason"] == "ValidationFailed"
+    assert any(e.reason == "PublishRejected" and e.type == "Warning" for e in world.events)
+    # Fixing the graph lets the still-requested publish go through.
+    world.edit(Kind.VERSION, f"{WF}-v2", {"spec": {"graph": simple_graph("fixed")}})
+    world.converge()
+    assert world.actives() == [2]
+    world.check_invariants()
+
+
+def test_plan_limit_failure_is_failed_not_invalid() -> None:
+    w = FakeWorld(Settings(limits=PlanLimits(max_nodes=1)))
+    w.add_workflow(WF, publishedVersion=1)
+    w.add_version(1)
+    w.converge()
+    assert w.phase(1) == "Failed"
+    assert w.wf_status()["lastPublish"]["reason"] == "CompileFailed"
+
+
+def test_deactivate_unwires_and_drops_to_draft(world: FakeWorld) -> None:
+    published(world, 1)
+    world.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": None}})
+    world.converge()
+    assert world.phase(1) == "Inactive"
+    status = world.wf_status()
+    assert status["phase"] == "Draft" and "activeVersion" not in status
+    svc = world.service()
+    assert "selector" not in svc["spec"]
+    assert ACTIVE not in (svc["metadata"].get("annotations") or {})
+    world.check_invariants()
+
+
+def test_rollback_to_an_inactive_version(world: FakeWorld) -> None:
+    published(world, 1)
+    world.add_version(2, simple_graph("v2"))
+    published(world, 2)
+    plans_before = {k for k in world.objects if k[0] == Kind.CONFIGMAP}
+    published(world, 1)
+    assert world.actives() == [1] and world.phase(2) == "Inactive"
+    assert world.wf_status()["lastPublish"]["reason"] == "RolledBack"
+    # the old plan is reused, never rewritten
+    assert {k for k in world.objects if k[0] == Kind.CONFIGMAP} == plans_before
+    world.check_invariants()
+
+
+def test_same_edit_applied_twice_forks_once_and_label_edit_never_forks(world: FakeWorld) -> None:
+    published(world, 1)
+    world.edit(Kind.VERSION, f"{WF}-v1", {"spec": {"label": "renamed"}})
+    world.converge()
+    assert world.numbers() == [1]
+    edited = simple_graph("edited")
+    for _ in range(3):  # a GitOps tool re-applying the same manifest
+        world.edit(Kind.VERSION, f"{WF}-v1", {"spec": {"graph": edited}})
+        world.converge()
+    assert world.numbers() == [1, 2]
+    assert world.version(1)["spec"]["label"] == "renamed"
+
+
+def test_revert_replaces_a_draft_graph_with_the_live_graph_once(world: FakeWorld) -> None:
+    published(world, 1)
+    world.add_version(2, simple_graph("my experiment"))
+    world.converge()
+    world.edit(Kind.VERSION, f"{WF}-v2", {"metadata": {"annotations": {"flowplane.dev/revert": "t1"}}})
+    world.converge()
+    assert world.version(2)["spec"]["graph"] == world.version(1)["spec"]["graph"]
+    assert world.version(2)["status"]["lastRevertToken"] == "t1"
+    # An edit after the revert survives re-reconciles of the same token.
+    world.edit(Kind.VERSION, f"{WF}-v2", {"spec": {"graph": simple_graph("again")}})
+    world.converge()
+    texts = {n["id"]: n for n in world.version(2)["spec"]["graph"]["nodes"]}
+    assert texts["notify"]["inputs"]["text"] == "again"
+
+
+def test_safety_pause_blocks_publish_until_resume(world: FakeWorld) -> None:
+    published(world, 1)
+    world.add_version(2, broken_graph())
+    world.edit(Kind.WORKFLOW, WF, {"status": {"safety": {
+        "tripped": True, "reason": "RunRateExceeded", "message": "900 runs/min"}}})
+    world.converge()
+    status = world.wf_status()
+    assert status["phase"] == "PausedSafety"
+    assert status["safety"]["trippedAt"]
+    assert "selector" not in world.service()["spec"]
+    assert world.condition("SafetyPaused")["status"] == "True"
+    assert world.condition("TriggerWired")["status"] == "False"
+    # fixing the graph and publishing does not clear the pause
+    world.edit(Kind.VERSION, f"{WF}-v2", {"spec": {"graph": simple_graph("fixed")}})
+    published(world, 2)
+    assert world.actives() == [1]
+    assert world.wf_status()["lastPublish"]["reason"] == "SafetyPaused"
+    # neither does deactivating
+    world.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": None}})
+    world.converge()
+    assert world.actives() == [1]
+    world.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": 2}})
+    world.edit(Kind.WORKFLOW, WF, {"metadata": {"annotations": {
+        "flowplane.dev/resume-from-safety": "r1"}}})
+    world.converge()
+    status = world.wf_status()
+    assert status["phase"] == "Published" and status["activeVersion"] == 2
+    assert status["safety"]["tripped"] is False and status["safety"]["lastResumeToken"] == "r1"
+    assert world.service()["spec"]["selector"]
+    world.check_invariants()
+
+
+def test_suspend_keeps_pointer_but_unwires(world: FakeWorld) -> None:
+    published(world, 1)
+    world.edit(Kind.WORKFLOW, WF, {"spec": {"suspend": True}})
+    world.converge()
+    status = world.wf_status()
+    assert status["phase"] == "Disabled" and status["activeVersion"] == 1
+    assert world.phase(1) == "Active"
+    assert "selector" not in world.service()["spec"]
+    world.edit(Kind.WORKFLOW, WF, {"spec": {"suspend": False}})
+    world.converge()
+    assert world.service()["spec"]["selector"]
+    world.check_invariants()
+
+
+def test_archive_deactivates_and_rejects_publish(world: FakeWorld) -> None:
+    published(world, 1)
+    world.edit(Kind.WORKFLOW, WF, {"spec": {"archived": True}})
+    world.converge()
+    status = world.wf_status()
+    assert status["phase"] == "Archived" and "activeVersion" not in status
+    assert world.phase(1) == "Inactive"
+    assert status["lastPublish"]["reason"] == "Archived"
+    world.check_invariants()
+
+
+def test_gitops_order_workflow_before_its_version() -> None:
+    w = FakeWorld()
+    w.add_workflow(WF, publishedVersion=1)
+    w.converge()
+    assert w.condition("Published")["reason"] == "VersionNotFound"
+    assert w.wf_status()["phase"] == "Draft"
+    w.add_version(1)
+    w.converge()
+    assert w.actives() == [1] and w.condition("Ready")["status"] == "True"
+    w.check_invariants()
+
+
+def test_duplicate_version_number_is_reported_not_adopted(world: FakeWorld) -> None:
+    world.add_version(1, simple_graph("impostor"), name="impostor")
+    published(world, 1)
+    impostor = world.get(Kind.VERSION, "impostor")
+    assert impostor["status"]["errors"][0]["code"] == "DuplicateVersion"
+    assert world.wf_status()["activeVersionName"] == f"{WF}-v1"
+    assert "ownerReferences" not in impostor["metadata"]
+
+
+def test_versions_are_adopted_and_deleting_the_workflow_cascades(world: FakeWorld) -> None:
+    published(world, 1)
+    wf_uid = world.workflow()["metadata"]["uid"]
+    refs = world.version(1)["metadata"]["ownerReferences"]
+    assert refs[0]["uid"] == wf_uid
+    world.delete(Kind.WORKFLOW, WF)
+    assert world.objects == {}
+
+
+def test_at_rest_there_is_nothing_to_write(world: FakeWorld) -> None:
+    published(world, 1)
+    world.add_version(2, broken_graph())
+    world.converge()
+    decision = world.decide()
+    assert decision.writes == [] and decision.events == []
+
+
+def test_a_watcher_never_sees_two_active_versions() -> None:
+    w = FakeWorld()
+    w.add_workflow(WF)
+    for n in (1, 2, 3):
+        w.add_version(n, simple_graph(f"v{n}"))
+    w.converge()
+    seen: list[list[int]] = []
+    w.observers.append(lambda world: seen.append(world.actives()))
+    for n in (1, 2, 3, 1, 3, 2):
+        published(w, n)
+    assert seen and max(len(a) for a in seen) <= 1
+
+
+SCENARIOS = {
+    "publish": lambda w: w.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": 2}}),
+    "rollback": lambda w: w.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": 1}}),
+    "deactivate": lambda w: w.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": None}}),
+    "fork": lambda w: w.edit(Kind.VERSION, f"{WF}-v3", {"spec": {"graph": simple_graph("e")}}),
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_killed_after_any_write_the_next_pass_converges(scenario: str) -> None:
+    def setup() -> FakeWorld:
+        w = FakeWorld()
+        w.add_workflow(WF)
+        for n in (1, 2, 3):
+            w.add_version(n, simple_graph(f"v{n}"))
+        w.converge()
+        w.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": 1}})
+        w.converge()
+        w.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": 3}})
+        w.converge()
+        SCENARIOS[scenario](w)
+        return w
+
+    reference = setup()
+    writes = len(reference.decide().writes)
+    assert writes > 0
+    reference.converge()
+    for crash_after in range(writes):
+        w = setup()
+        w.step(crash_after=crash_after)
+        w.converge()
+        w.check_invariants()
+        assert w.actives() == reference.actives()
+        assert w.numbers() == reference.numbers()
+
+
+def test_template_reference_to_a_non_ancestor_is_reported(world: FakeWorld) -> None:
+    g = graph(webhook(), action("a", "{{ nodes.b.output.id }}"), action("b"),
+              edges=[("form", "a"), ("form", "b")])
+    world.add_version(2, g)
+    world.converge()
+    assert "InvalidTemplateReference" in {e["code"] for e in world.version(2)["status"]["errors"]}
