@@ -7,6 +7,7 @@ tests can drive decide() to convergence and kill it between any two writes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 from collections.abc import Callable
@@ -169,10 +170,8 @@ class FakeWorld:
 
     def apply(self, write: Write) -> None:
         if isinstance(write, Create):
-            try:
+            with contextlib.suppress(Conflict):
                 self.create(write.kind, write.body)
-            except Conflict:
-                pass
         else:
             assert isinstance(write, Patch)
             body = copy.deepcopy(write.patch)

@@ -170,7 +170,8 @@ def test_revert_replaces_a_draft_graph_with_the_live_graph_once(world: FakeWorld
     published(world, 1)
     world.add_version(2, simple_graph("my experiment"))
     world.converge()
-    world.edit(Kind.VERSION, f"{WF}-v2", {"metadata": {"annotations": {"flowplane.dev/revert": "t1"}}})
+    revert = {"metadata": {"annotations": {"flowplane.dev/revert": "t1"}}}
+    world.edit(Kind.VERSION, f"{WF}-v2", revert)
     world.converge()
     assert world.version(2)["spec"]["graph"] == world.version(1)["spec"]["graph"]
     assert world.version(2)["status"]["lastRevertToken"] == "t1"

@@ -69,6 +69,8 @@ from flowplane.reconcile.writes import Create, Decision, Event, Kind, Patch, dif
 WORKFLOW_OWNER_KIND = "Workflow"
 VERSION_OWNER_KIND = "WorkflowVersion"
 SERVICE_PORT_NAME = "http"
+MAX_STATUS_ERRORS = 50
+"""A hostile graph can break thousands of rules; status keeps the first ones and a count."""
 
 
 def service_name(workflow: str) -> str:
@@ -576,6 +578,10 @@ class _Decider:
         prev = v.status
         errors = ([self.family_errors[v.meta.name]] if v.meta.name in self.family_errors else [])
         errors += list(result.errors)
+        if len(errors) > MAX_STATUS_ERRORS:
+            hidden = len(errors) - MAX_STATUS_ERRORS + 1
+            errors = [*errors[: MAX_STATUS_ERRORS - 1], GraphError(
+                code="TooManyErrors", message=f"{hidden} more errors are not listed")]
         graph_hash = result.graph_hash
         generation = v.meta.generation + (1 if v.meta.name in self.spec_patched else 0)
         activated_at = prev.activatedAt

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from flowplane.compiler import plan_from_configmap_data
 from flowplane.model.resources import (
     ANN_PLAN_HASH,
     ANN_TRIGGER_TYPE,
@@ -24,7 +25,6 @@ from flowplane.model.resources import (
 )
 
 ANN_FORKED_FROM = "flowplane.dev/forked-from"
-PLAN_GRAPH_KEY = "graph.json"
 
 FamilyKey = tuple[str, str]
 """(namespace, workflow name): the unit of reconciliation."""
@@ -196,13 +196,8 @@ def version_from_body(body: Mapping[str, Any]) -> VersionObj:
 
 def plan_from_body(body: Mapping[str, Any]) -> PlanObj:
     meta = Meta.from_body(body)
-    data = body.get("data") or {}
-    graph: Mapping[str, Any] | None
-    try:
-        loaded = json.loads(data.get(PLAN_GRAPH_KEY, ""))
-        graph = loaded if isinstance(loaded, dict) else None
-    except (TypeError, ValueError):
-        graph = None
+    # Read through the compiler, which checks the stored graph against the plan's hash.
+    graph = plan_from_configmap_data(body.get("data") or {})
     raw_version = meta.labels.get(LABEL_VERSION, "")
     return PlanObj(
         meta=meta,
