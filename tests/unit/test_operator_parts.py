@@ -1,0 +1,112 @@
+"""The operator's plumbing without a cluster: queue semantics, expectations, diffs, settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flowplane.model.resources import Condition, WorkflowVersionStatus
+from flowplane.operator.config import parse_options, parse_selector
+from flowplane.operator.queue import FamilyQueue, Retry
+from flowplane.operator.runtime import Expectations
+from flowplane.reconcile.conditions import Desired, merge_conditions
+from flowplane.reconcile.snapshot import Family, Meta, VersionObj
+from flowplane.reconcile.writes import Kind, diff
+
+
+def test_merge_patch_diff_removes_adds_and_skips_unchanged() -> None:
+    old = {"phase": "Draft", "plan": {"hash": "a"}, "errors": [1], "keep": 1}
+    new = {"phase": "Active", "errors": [1], "keep": 1, "activatedAt": "t"}
+    assert diff(old, new) == {"phase": "Active", "plan": None, "activatedAt": "t"}
+    assert diff(new, dict(new)) is None
+
+
+def test_condition_transition_time_moves_only_when_status_changes() -> None:
+    first = merge_conditions([], [Desired.of("Ready", True, "Published", "v1")], now="t1",
+                             generation=1)
+    same = merge_conditions(first, [Desired.of("Ready", True, "Published", "v2 msg")], now="t2",
+                            generation=2)
+    flipped = merge_conditions(same, [Desired.of("Ready", False, "Rejected")], now="t3",
+                               generation=2)
+    assert first[0].lastTransitionTime == "t1"
+    assert same[0].lastTransitionTime == "t1" and same[0].observedGeneration == 2
+    assert flipped[0].lastTransitionTime == "t3"
+    assert isinstance(flipped[0], Condition)
+
+
+def test_queue_serialises_a_family_and_reprocesses_when_dirtied_meanwhile() -> None:
+    async def scenario() -> list[str]:
+        log: list[str] = []
+        gate = asyncio.Event()
+        queue: FamilyQueue[str] = FamilyQueue(lambda k: work(k), workers=3)
+
+        async def work(key: str) -> None:
+            log.append(f"start {key}")
+            if len([x for x in log if x == f"start {key}"]) == 1:
+                await gate.wait()
+            log.append(f"end {key}")
+
+        queue.start()
+        queue.add("a")
+        await asyncio.sleep(0.01)
+        queue.add("a")  # while "a" runs: must run again after, never concurrently
+        queue.add("a")
+        gate.set()
+        assert await queue.wait_idle(2)
+        await queue.stop()
+        return log
+
+    assert asyncio.run(scenario()) == ["start a", "end a", "start a", "end a"]
+
+
+def test_queue_retries_failures_with_backoff() -> None:
+    async def scenario() -> int:
+        calls = 0
+
+        async def work(key: str) -> None:
+            nonlocal calls
+            calls += 1
+            if calls < 3:
+                raise Retry(delay=0.01) if calls == 1 else RuntimeError("boom")
+
+        queue: FamilyQueue[str] = FamilyQueue(work, workers=1, base_backoff=0.01)
+        queue.start()
+        queue.add("a")
+        await asyncio.sleep(0.3)
+        assert await queue.wait_idle(2)
+        await queue.stop()
+        return calls
+
+    assert asyncio.run(scenario()) == 3
+
+
+def _family(rv: str) -> Family:
+    v = VersionObj(meta=Meta(name="wf-v1", namespace="ns", resource_version=rv),
+                   workflow_name="wf", number=1, label="", graph_raw={}, status_raw={},
+                   status=WorkflowVersionStatus())
+    return Family(namespace="ns", name="wf", versions=(v,))
+
+
+def test_expectations_hold_back_a_snapshot_older_than_our_writes() -> None:
+    exp = Expectations(ttl=10)
+    exp.patched(("ns", "wf"), (Kind.VERSION, "wf-v1"), before="5")
+    assert exp.wait_for(_family("5")) > 0  # the watch still shows the pre-write object
+    assert exp.wait_for(_family("6")) == 0  # our write (or a newer one) is visible
+    assert exp.wait_for(_family("5")) == 0  # satisfied expectations are forgotten
+    exp.created(("ns", "wf"), (Kind.CONFIGMAP, "wf-v1-plan"))
+    assert exp.wait_for(_family("6")) > 0
+
+
+def test_settings_from_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWPLANE_NAMESPACES", "team-a, team-b")
+    monkeypatch.setenv("FLOWPLANE_MAX_NODES", "50")
+    opts = parse_options(["--allowed-apps", "slack,github", "--runtime-selector", "app=rt"])
+    assert opts.namespaces == ("team-a", "team-b") and not opts.clusterwide
+    assert opts.settings.limits.max_nodes == 50
+    assert opts.settings.limits.allowed_apps == frozenset({"slack", "github"})
+    assert dict(opts.settings.runtime_selector) == {"app": "rt"}
+    with pytest.raises(ValueError):
+        parse_selector("novalue")
+    with pytest.raises(SystemExit):
+        parse_options(["--max-nodes", "0"])
