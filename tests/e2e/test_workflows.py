@@ -301,3 +301,41 @@ def test_operator_restart_mid_way_converges(kube: Kube, running_operator: Operat
     running_operator.start()
     live(kube, 2)
     assert kube.phases(WF) == {1: "Inactive", 2: "Active"}
+
+
+def test_tenant_held_to_a_plan_by_namespace_annotations(kube: Kube) -> None:
+    kube.core.patch_namespace(kube.ns, {"metadata": {"annotations": {
+        "flowplane.dev/allowed-apps": "github"}}})
+    make_workflow(kube)
+    make_version(kube, 1)  # its action uses slack
+    # Limits apply to drafts too: the draft shows the problem before anyone publishes.
+    wait_for(lambda: "AppNotAllowed" in str(kube.versions(WF)[1].get("status", {}).get(
+        "errors")), 30, "draft reports the plan limit")
+    publish(kube, 1)
+    wait_for(lambda: kube.phases(WF).get(1) == "Failed", 30, "v1 Failed on plan limits")
+    codes = {e["code"] for e in kube.versions(WF)[1]["status"]["errors"]}
+    assert codes == {"AppNotAllowed"}
+    assert kube.wf_status(WF)["lastPublish"]["reason"] == "CompileFailed"
+    # The platform team lifts the limit: the pending publish goes through by itself.
+    kube.core.patch_namespace(kube.ns, {"metadata": {"annotations": {
+        "flowplane.dev/allowed-apps": "github,slack"}}})
+    live(kube, 1)
+
+
+def test_kubectl_get_explains_itself(kube: Kube, kubeconfig: str) -> None:
+    import subprocess
+
+    make_workflow(kube, publishedVersion=1)
+    make_version(kube, 1)
+    live(kube, 1)
+    kubectl = Path(__file__).resolve().parents[2] / ".cache" / "bin" / "kubectl"
+    out = subprocess.run([str(kubectl), "--kubeconfig", kubeconfig, "-n", kube.ns, "get",
+                          "flows,wfv"], capture_output=True, text=True, check=True).stdout
+    lines = [line.split() for line in out.splitlines() if line.strip()]
+    assert lines[0] == ["NAME", "PHASE", "ACTIVE", "LATEST", "READY", "AGE"]
+    assert lines[1][:5] == [f"workflow.flowplane.dev/{WF}", "Published", "1", "1", "True"]
+    assert lines[2] == ["NAME", "WORKFLOW", "VERSION", "PHASE", "LABEL", "AGE"]
+    assert lines[3][:5] == [f"workflowversion.flowplane.dev/{WF}-v1", WF, "1", "Active", "v1"]
+    out = subprocess.run([str(kubectl), "--kubeconfig", kubeconfig, "get", "flowplane", "-A"],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"{WF}-v1" in out  # the category lists both kinds

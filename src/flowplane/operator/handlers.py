@@ -22,6 +22,7 @@ from flowplane.model.resources import (
     WORKFLOW_PLURAL,
 )
 from flowplane.operator.runtime import Runtime
+from flowplane.reconcile.settings import TENANT_LIMIT_ANNOTATIONS
 from flowplane.reconcile.snapshot import (
     FamilyKey,
     PlanObj,
@@ -74,6 +75,14 @@ async def flowplane_services(body: kopf.Body, **_: Any) -> dict[FamilyKey, Servi
     return {key: service_from_body(body)} if key else None
 
 
+@kopf.index("v1", "namespaces")
+async def flowplane_namespace_limits(
+    name: str, annotations: kopf.Annotations, **_: Any
+) -> dict[str, dict[str, str]] | None:
+    limits = {k: v for k, v in annotations.items() if k in TENANT_LIMIT_ANNOTATIONS}
+    return {name: limits} if limits else None
+
+
 # ---------------------------------------------------------------- events -> dirty families
 
 
@@ -107,6 +116,17 @@ async def plan_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
 @kopf.on.event("v1", "services", labels=TRIGGER_LABELS)
 async def service_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     _mark(memo, family_key_of_labelled(body), _indexes(kwargs))
+
+
+@kopf.on.event("v1", "namespaces")
+async def namespace_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A tenant's plan limits may have changed: decide its families again."""
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is None:
+        return
+    runtime.bind(_indexes(kwargs))
+    for key in runtime.families_in(name):
+        runtime.touch(key)
 
 
 # ---------------------------------------------------------------- lifecycle

@@ -20,6 +20,9 @@ def run(options: OperatorOptions) -> None:
         verbose=options.verbose,
         log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
     )
+    if not options.verbose:
+        # Kopf logs every event handler call at INFO; our own log lines say what changed.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if options.metrics_port:
         start_http_server(options.metrics_port)
     client = KubeClient(load_client_config())

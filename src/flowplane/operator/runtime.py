@@ -17,7 +17,7 @@ from flowplane.operator import metrics
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import FamilyQueue, Retry
 from flowplane.reconcile.decide import decide
-from flowplane.reconcile.settings import Settings
+from flowplane.reconcile.settings import Settings, tenant_settings
 from flowplane.reconcile.snapshot import (
     Family,
     FamilyKey,
@@ -35,7 +35,9 @@ ObjKey = tuple[Kind, str]
 class Index(Protocol):
     """What we use of a kopf.Index: family key -> the objects indexed under it."""
 
-    def get(self, key: FamilyKey, default: Any = None) -> Iterable[Any] | None: ...
+    def get(self, key: Any, default: Any = None) -> Iterable[Any] | None: ...
+
+    def __iter__(self) -> Any: ...
 
 
 @dataclass
@@ -137,8 +139,11 @@ class Runtime:
         self.expectations = Expectations()
         self.queue: FamilyQueue[FamilyKey] = FamilyQueue(self.reconcile, workers=workers)
         self.phases: dict[FamilyKey, str] = {}
+        self.namespace_limits: Index | None = None
 
     def bind(self, indexes: Mapping[str, Index]) -> None:
+        if self.namespace_limits is None and "flowplane_namespace_limits" in indexes:
+            self.namespace_limits = indexes["flowplane_namespace_limits"]
         if self.indexes is None:
             self.indexes = Indexes(
                 workflows=indexes["flowplane_workflows"],
@@ -146,6 +151,25 @@ class Runtime:
                 plans=indexes["flowplane_plans"],
                 services=indexes["flowplane_services"],
             )
+
+    def settings_for(self, namespace: str) -> Settings:
+        """The defaults, overridden by the tenant's Namespace annotations (plan limits)."""
+        annotations: Mapping[str, str] = {}
+        if self.namespace_limits is not None:
+            found = list(self.namespace_limits.get(namespace) or ())
+            annotations = found[0] if found else {}
+        if not annotations:
+            return self.settings
+        settings, problems = tenant_settings(self.settings, annotations)
+        for problem in problems:
+            log.warning("namespace %s: ignored %s", namespace, problem)
+        return settings
+
+    def families_in(self, namespace: str) -> list[FamilyKey]:
+        if self.indexes is None:
+            return []
+        keys: Iterable[Any] = self.indexes.workflows
+        return [k for k in keys if k[0] == namespace]
 
     def touch(self, key: FamilyKey) -> None:
         self.queue.add(key)
@@ -160,7 +184,7 @@ class Runtime:
         if wait:
             raise Retry(delay=wait, why="waiting for the watch to show our last writes")
         t0 = time.perf_counter()
-        decision = decide(family, self.settings, utc_now())
+        decision = decide(family, self.settings_for(key[0]), utc_now())
         metrics.DECIDE_SECONDS.observe(time.perf_counter() - t0)
         if decision:
             try:

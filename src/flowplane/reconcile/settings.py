@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flowplane.compiler import PlanLimits
 
@@ -18,3 +18,38 @@ class Settings:
     limits: PlanLimits = field(default_factory=PlanLimits)
     service_port: int = 80
     target_port: int = 8080
+
+
+# Per-tenant plan limits: annotations on the tenant's Namespace, set by the platform
+# team (tenants usually cannot edit their Namespace object), override the defaults.
+ANN_MAX_NODES = "flowplane.dev/max-nodes"
+ANN_ALLOWED_TRIGGER_TYPES = "flowplane.dev/allowed-trigger-types"
+ANN_ALLOWED_APPS = "flowplane.dev/allowed-apps"
+TENANT_LIMIT_ANNOTATIONS = (ANN_MAX_NODES, ANN_ALLOWED_TRIGGER_TYPES, ANN_ALLOWED_APPS)
+
+
+def _names(raw: str) -> frozenset[str] | None:
+    names = frozenset(p.strip() for p in raw.split(",") if p.strip())
+    return None if not names or "*" in names else names
+
+
+def tenant_settings(
+    defaults: Settings, annotations: Mapping[str, str]
+) -> tuple[Settings, list[str]]:
+    """Settings for one namespace, and the problems with its limit annotations (ignored)."""
+    limits = defaults.limits
+    problems: list[str] = []
+    raw_max = annotations.get(ANN_MAX_NODES)
+    if raw_max is not None:
+        if raw_max.strip().isdigit() and int(raw_max) >= 1:
+            limits = replace(limits, max_nodes=int(raw_max))
+        else:
+            problems.append(f"{ANN_MAX_NODES}={raw_max!r} is not a positive integer")
+    if ANN_ALLOWED_TRIGGER_TYPES in annotations:
+        limits = replace(limits,
+                         allowed_trigger_types=_names(annotations[ANN_ALLOWED_TRIGGER_TYPES]))
+    if ANN_ALLOWED_APPS in annotations:
+        limits = replace(limits, allowed_apps=_names(annotations[ANN_ALLOWED_APPS]))
+    if limits == defaults.limits:
+        return defaults, problems
+    return replace(defaults, limits=limits), problems
