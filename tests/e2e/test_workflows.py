@@ -339,3 +339,21 @@ def test_kubectl_get_explains_itself(kube: Kube, kubeconfig: str) -> None:
     out = subprocess.run([str(kubectl), "--kubeconfig", kubeconfig, "get", "flowplane", "-A"],
                          capture_output=True, text=True, check=True).stdout
     assert f"{WF}-v1" in out  # the category lists both kinds
+
+
+def test_names_taken_by_someone_else_are_never_hijacked(kube: Kube) -> None:
+    foreign_plan = {"metadata": {"name": f"{WF}-v1-plan"}, "data": {"graph.json": "{}"}}
+    kube.core.create_namespaced_config_map(kube.ns, foreign_plan)
+    foreign_svc = {"metadata": {"name": f"{WF}-trigger"},
+                   "spec": {"ports": [{"port": 80}], "selector": {"app": "theirs"}}}
+    kube.core.create_namespaced_service(kube.ns, foreign_svc)
+    make_workflow(kube, publishedVersion=1)
+    make_version(kube, 1)
+    ready = wait_for(lambda: (c := kube.condition(WF, "Ready")) and c["reason"] ==
+                     "ServiceConflict" and c, 30, "ServiceConflict reported")
+    assert ready["status"] == "False"
+    svc = kube.service(WF)
+    assert svc.spec.selector == {"app": "theirs"} and not svc.metadata.owner_references
+    theirs = kube.core.read_namespaced_config_map(f"{WF}-v1-plan", kube.ns)
+    assert theirs.data == {"graph.json": "{}"}
+    assert kube.wf_status(WF)["trigger"]["enabled"] is False

@@ -332,3 +332,34 @@ def test_template_reference_to_a_non_ancestor_is_reported(world: FakeWorld) -> N
     world.add_version(2, g)
     world.converge()
     assert "InvalidTemplateReference" in {e["code"] for e in world.version(2)["status"]["errors"]}
+
+
+def test_a_service_name_taken_by_someone_else_is_reported_not_hijacked() -> None:
+    from dataclasses import replace
+
+    from flowplane.reconcile.decide import decide
+
+    w = FakeWorld()
+    w.add_workflow(WF, publishedVersion=1)
+    w.add_version(1)
+    family = replace(w.family(), taken_names=frozenset({("Service", f"{WF}-trigger")}))
+    decision = decide(family, w.settings, w.now())
+    assert not [x for x in decision.writes if x.kind == Kind.SERVICE]
+    status = next(x for x in decision.writes if x.kind == Kind.WORKFLOW).patch["status"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    wired = next(c for c in status["conditions"] if c["type"] == "TriggerWired")
+    assert ready["reason"] == wired["reason"] == "ServiceConflict"
+    assert status["trigger"]["enabled"] is False
+
+
+def test_a_plan_name_taken_by_someone_else_gets_another_name() -> None:
+    from dataclasses import replace
+
+    from flowplane.reconcile.decide import decide
+
+    w = FakeWorld()
+    w.add_workflow(WF, publishedVersion=1)
+    w.add_version(1)
+    family = replace(w.family(), taken_names=frozenset({("ConfigMap", f"{WF}-v1-plan")}))
+    plan = next(x for x in decide(family, w.settings, w.now()).writes if x.kind == Kind.CONFIGMAP)
+    assert plan.name.startswith(f"{WF}-v1-plan-") and len(plan.name) > len(f"{WF}-v1-plan-")

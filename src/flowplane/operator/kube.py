@@ -55,6 +55,19 @@ class KubeClient:
     ) -> dict[str, Any]:
         return await asyncio.to_thread(self._patch, kind, namespace, name, body, status)
 
+    async def read(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._read, kind, namespace, name)
+
+    def _read(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
+        if kind in _CUSTOM_PLURALS:
+            result = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, _CUSTOM_PLURALS[kind], name)
+        elif kind == Kind.CONFIGMAP:
+            result = self.core.read_namespaced_config_map(name, namespace)
+        else:
+            result = self.core.read_namespaced_service(name, namespace)
+        return self._plain(result)
+
     def _create(self, kind: Kind, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         if kind in _CUSTOM_PLURALS:
             result = self.custom.create_namespaced_custom_object(

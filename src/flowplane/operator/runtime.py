@@ -7,12 +7,13 @@ import logging
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
+from flowplane.model.resources import ANN_PLAN_HASH
 from flowplane.operator import metrics
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import FamilyQueue, Retry
@@ -125,6 +126,18 @@ class Expectations:
         return max(0.05, min(exp.deadline for exp in pending.values()) - now)
 
 
+TAKEN_NAME_TTL = 300.0
+
+
+class NameTaken(Exception):
+    """An object we meant to create exists and belongs to someone else."""
+
+    def __init__(self, kind: Kind, name: str) -> None:
+        super().__init__(f"{kind.value} {name} exists and is not ours")
+        self.kind = kind
+        self.name = name
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -140,6 +153,7 @@ class Runtime:
         self.queue: FamilyQueue[FamilyKey] = FamilyQueue(self.reconcile, workers=workers)
         self.phases: dict[FamilyKey, str] = {}
         self.namespace_limits: Index | None = None
+        self.taken: dict[FamilyKey, dict[ObjKey, float]] = {}
 
     def bind(self, indexes: Mapping[str, Index]) -> None:
         if self.namespace_limits is None and "flowplane_namespace_limits" in indexes:
@@ -179,7 +193,7 @@ class Runtime:
         if self.indexes is None:
             return
         started = time.perf_counter()
-        family = self.indexes.gather(key)
+        family = replace(self.indexes.gather(key), taken_names=self._taken_for(key))
         wait = self.expectations.wait_for(family)
         if wait:
             raise Retry(delay=wait, why="waiting for the watch to show our last writes")
@@ -189,6 +203,10 @@ class Runtime:
         if decision:
             try:
                 await self.apply(family, decision)
+            except NameTaken as taken:
+                self.taken.setdefault(key, {})[(taken.kind, taken.name)] = (
+                    time.monotonic() + TAKEN_NAME_TTL)
+                raise Retry(delay=0.05, why=str(taken)) from taken
             except ApiException as exc:
                 reason = "conflict" if exc.status == 409 else f"http{exc.status}"
                 metrics.RECONCILE_ERRORS.labels(reason).inc()
@@ -211,6 +229,37 @@ class Runtime:
         for phase in ("Draft", "Published", "Disabled", "Archived", "PausedSafety"):
             metrics.WORKFLOWS_BY_PHASE.labels(phase).set(counts.get(phase, 0))
 
+    def _taken_for(self, key: FamilyKey) -> frozenset[tuple[str, str]]:
+        now = time.monotonic()
+        taken = self.taken.get(key, {})
+        for obj in [o for o, until in taken.items() if until < now]:
+            del taken[obj]  # look again now and then: the other object may be gone
+        return frozenset((kind.value, name) for kind, name in taken)
+
+    async def _check_existing(self, namespace: str, write: Create) -> None:
+        """AlreadyExists is success only if the object is the one we meant to create.
+
+        A plan or Service of the same name made by someone else (and so invisible to our
+        label-selected watches) must never be mistaken for ours: the trigger would be
+        wired to a plan we did not write.
+        """
+        if write.kind not in (Kind.CONFIGMAP, Kind.SERVICE):
+            return
+        existing = await self.client.read(write.kind, namespace, write.name)
+        meta = existing.get("metadata") or {}
+        ours_meta = write.body.get("metadata") or {}
+        if write.kind == Kind.CONFIGMAP:
+            want = (ours_meta.get("annotations") or {}).get(ANN_PLAN_HASH)
+            same = (meta.get("annotations") or {}).get(ANN_PLAN_HASH) == want
+        else:
+            owner = {r.get("uid") for r in ours_meta.get("ownerReferences") or []}
+            same = any(r.get("uid") in owner for r in meta.get("ownerReferences") or [])
+        if not same:
+            metrics.RECONCILE_ERRORS.labels("name-taken").inc()
+            log.warning("%s: %s %s exists and is not ours; deciding again without it",
+                        namespace, write.kind.value, write.name)
+            raise NameTaken(write.kind, write.name)
+
     async def apply(self, family: Family, decision: Decision) -> None:
         """Perform the writes in order; stop at the first failure (the next pass resumes)."""
         ns, key = family.namespace, family.key
@@ -225,6 +274,7 @@ class Runtime:
                 except ApiException as exc:
                     if exc.status != 409:
                         raise
+                    await self._check_existing(ns, write)
                 self.expectations.created(key, obj)
                 log.info("%s/%s: created %s %s (%s)", ns, family.name, write.kind.value,
                          write.name, write.why)

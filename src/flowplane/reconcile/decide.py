@@ -186,6 +186,10 @@ class _Decider:
 
     def _service_is_ours(self) -> bool:
         svc, wf = self.f.service, self.wf
+        if wf is not None and (Kind.SERVICE.value, service_name(wf.meta.name)) in (
+            self.f.taken_names
+        ):
+            return False
         if svc is None or wf is None:
             return False
         return any(r.uid == wf.meta.uid for r in svc.meta.owner_refs) or not svc.meta.owner_refs
@@ -229,7 +233,9 @@ class _Decider:
                 compiled_at,
             )
         name = f"{v.meta.name}-plan"
-        if name in self.plans:  # a plan is never rewritten: a new graph gets a new plan
+        # A plan is never rewritten: a new graph gets a new plan (as does a name taken
+        # by a ConfigMap that is not ours).
+        if name in self.plans or (Kind.CONFIGMAP.value, name) in self.f.taken_names:
             name = f"{name}-{plan.hash.split(':')[-1][:10]}"
         body = {
             "apiVersion": "v1",
@@ -348,8 +354,11 @@ class _Decider:
                     + (f"v{live.number} stays live" if live else "nothing is live"),
                 )
 
-        wired = target is not None and not (suspended or tripped or archived)
-        service_conflict = self.f.service is not None and not self._service_is_ours()
+        service_conflict = (
+            self.f.service is not None
+            or (Kind.SERVICE.value, service_name(wf.meta.name)) in self.f.taken_names
+        ) and not self._service_is_ours()
+        wired = target is not None and not (suspended or tripped or archived or service_conflict)
 
         # 3-4. Publish: Compiling, then the plan (before anything points at it).
         publishing = target is not None and target is not live

@@ -151,6 +151,8 @@ class Family:
     versions: tuple[VersionObj, ...] = ()
     plans: tuple[PlanObj, ...] = ()
     service: ServiceObj | None = None
+    taken_names: frozenset[tuple[str, str]] = frozenset()
+    """(kind, name) of objects that exist but are not ours (found on create; not watched)."""
 
     @property
     def key(self) -> FamilyKey:
