@@ -315,7 +315,8 @@ def test_tenant_held_to_a_plan_by_namespace_annotations(kube: Kube) -> None:
     wait_for(lambda: kube.phases(WF).get(1) == "Failed", 30, "v1 Failed on plan limits")
     codes = {e["code"] for e in kube.versions(WF)[1]["status"]["errors"]}
     assert codes == {"AppNotAllowed"}
-    assert kube.wf_status(WF)["lastPublish"]["reason"] == "CompileFailed"
+    wait_for(lambda: kube.wf_status(WF).get("lastPublish", {}).get("reason") == "CompileFailed",
+             30, "rejection recorded on the workflow")
     # The platform team lifts the limit: the pending publish goes through by itself.
     kube.core.patch_namespace(kube.ns, {"metadata": {"annotations": {
         "flowplane.dev/allowed-apps": "github,slack"}}})

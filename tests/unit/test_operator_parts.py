@@ -106,6 +106,7 @@ def test_settings_from_flags_and_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert opts.settings.limits.max_nodes == 50
     assert opts.settings.limits.allowed_apps == frozenset({"slack", "github"})
     assert dict(opts.settings.runtime_selector) == {"app": "rt"}
+    assert parse_options(["-n", "team-c"]).namespaces == ("team-c",)  # flags win over env
     with pytest.raises(ValueError):
         parse_selector("novalue")
     with pytest.raises(SystemExit):

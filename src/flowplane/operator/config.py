@@ -47,8 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="flowplane-operator",
         description="Reconcile flowplane Workflows and WorkflowVersions.",
     )
-    p.add_argument("--namespace", "-n", action="append", dest="namespaces",
-                   default=_csv(env("FLOWPLANE_NAMESPACES")),
+    p.add_argument("--namespace", "-n", action="append", dest="namespaces", default=None,
                    help="watch only this namespace (repeatable; env FLOWPLANE_NAMESPACES, "
                         "comma-separated); default: all namespaces")
     p.add_argument("--runtime-selector", default=env("FLOWPLANE_RUNTIME_SELECTOR", ",".join(
@@ -85,7 +84,9 @@ def parse_options(argv: list[str] | None = None) -> OperatorOptions:
     triggers = frozenset(_csv(args.allowed_trigger_types)) or None
     apps = frozenset(_csv(args.allowed_apps)) or None
     return OperatorOptions(
-        namespaces=tuple(dict.fromkeys(args.namespaces)),
+        namespaces=tuple(dict.fromkeys(
+            args.namespaces if args.namespaces is not None
+            else _csv(os.environ.get("FLOWPLANE_NAMESPACES")))),
         settings=Settings(
             runtime_selector=selector,
             limits=PlanLimits(max_nodes=args.max_nodes, allowed_trigger_types=triggers,

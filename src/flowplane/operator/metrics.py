@@ -22,3 +22,11 @@ RECONCILE_ERRORS = Counter(
 WRITES = Counter("flowplane_api_writes_total", "API writes made by the operator.", ["kind", "verb"])
 WORKFLOWS_BY_PHASE = Gauge("flowplane_workflows", "Workflows by phase.", ["phase"])
 QUEUE_DEPTH = Gauge("flowplane_queue_depth", "Families waiting or being reconciled.")
+
+# Known label values start at zero, so rates and alerts (e.g. on rejected publishes or
+# conflicts) have a series from the first scrape instead of appearing on the first event.
+for _result, _reason in (("Succeeded", "Published"), ("Succeeded", "RolledBack"),
+                         ("Rejected", "ValidationFailed"), ("Rejected", "CompileFailed"),
+                         ("Rejected", "SafetyPaused"), ("Rejected", "Archived")):
+    PUBLISHES.labels(_result, _reason)
+RECONCILE_ERRORS.labels("conflict")

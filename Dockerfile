@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# flowplane-operator image: the operator (entrypoint) and the kubectl-flowplane plugin.
+#
+#   docker build -t ghcr.io/flowplane/flowplane-operator:0.1.0 .
+#
+# Stage 1 builds a wheel and installs it with its dependencies into a venv; stage 2 is
+# a clean python:3.11-slim plus that venv, without pip, setuptools or any compiler, run
+# as the unprivileged uid/gid 65532 (the "nonroot" user of distroless images).
+# tests/unit/test_cli_packaging.py builds the same wheel into a fresh venv and runs both
+# entry points from it (there is no Docker engine in CI).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+ && python -m venv --without-pip /opt/flowplane \
+ && python -m pip --python /opt/flowplane/bin/python install --no-compile /wheels/*.whl \
+ && /opt/flowplane/bin/python -m compileall -q /opt/flowplane/lib
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="flowplane-operator" \
+      org.opencontainers.image.description="Kubernetes operator for draft/published workflows" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN python -m pip uninstall --yes --quiet pip setuptools wheel
+COPY --from=build /opt/flowplane /opt/flowplane
+ENV PATH=/opt/flowplane/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+USER 65532:65532
+WORKDIR /tmp
+EXPOSE 8080 8081
+ENTRYPOINT ["flowplane-operator"]

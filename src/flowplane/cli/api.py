@@ -1,0 +1,145 @@
+"""The plugin's API calls, through the official client, with kubectl's flag semantics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from flowplane.cli.status import OperationError
+from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL, WORKFLOW_PLURAL
+
+MERGE_PATCH = "application/merge-patch+json"
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+Obj = dict[str, Any]
+
+
+def api_message(exc: ApiException) -> str:
+    """The Status message of a failed call (what kubectl prints after "Error from server")."""
+    try:
+        body = json.loads(exc.body or "")
+        if isinstance(body, dict) and body.get("message"):
+            return str(body["message"])
+    except (TypeError, ValueError):
+        pass
+    return f"{exc.status} {exc.reason}"
+
+
+class Api:
+    """One namespace of one cluster, chosen like kubectl: --kubeconfig, --context, -n."""
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None,
+                 namespace: str | None = None) -> None:
+        loader: Any = kubernetes.config
+        config = kubernetes.client.Configuration()
+        try:
+            try:
+                loader.load_kube_config(config_file=kubeconfig, context=context,
+                                        client_configuration=config)
+                default_ns = _context_namespace(kubeconfig, context)
+            except loader.ConfigException:
+                # No kubeconfig: inside a pod, use its service account, like kubectl does.
+                if kubeconfig or context or not IN_CLUSTER_NAMESPACE.exists():
+                    raise
+                loader.load_incluster_config(client_configuration=config)
+                default_ns = IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
+        except (loader.ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
+            raise OperationError(f"cannot load the Kubernetes configuration: {exc}") from exc
+        self.namespace = namespace or default_ns
+        self.server = str(config.host)
+        self.client: Any = kubernetes.client.ApiClient(config)
+        self.custom: Any = kubernetes.client.CustomObjectsApi(self.client)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise OperationError(f"{what}: not found in namespace {self.namespace}") from exc
+            raise OperationError(f"{what}: {api_message(exc)}") from exc
+        except HTTPError as exc:
+            raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
+
+    # ---- reads
+    def workflow(self, name: str) -> Obj:
+        try:
+            result: Obj = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, WORKFLOW_PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise OperationError(
+                    f'workflow "{name}" not found in namespace "{self.namespace}"') from exc
+            raise OperationError(f"workflow {name}: {api_message(exc)}") from exc
+        except HTTPError as exc:
+            raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
+        return result
+
+    def workflow_or_none(self, name: str) -> Obj | None:
+        try:
+            return self.workflow(name)
+        except OperationError as exc:
+            if isinstance(exc.__cause__, ApiException) and exc.__cause__.status == 404:
+                return None
+            raise
+
+    def versions(self, workflow: str) -> list[Obj]:
+        """Every WorkflowVersion whose spec.workflowRef names `workflow` (labelled or not)."""
+        listing = self._call("listing workflowversions", self.custom.list_namespaced_custom_object,
+                             GROUP, VERSION, self.namespace, VERSION_PLURAL)
+        items: list[Obj] = [
+            v for v in listing.get("items", [])
+            if ((v.get("spec") or {}).get("workflowRef") or {}).get("name") == workflow
+        ]
+        return items
+
+    def version(self, name: str) -> Obj:
+        try:
+            result: Obj = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, VERSION_PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise OperationError(f'workflowversion "{name}" not found in namespace '
+                                     f'"{self.namespace}"') from exc
+            raise OperationError(f"workflowversion {name}: {api_message(exc)}") from exc
+        except HTTPError as exc:
+            raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
+        return result
+
+    # ---- writes
+    def patch_workflow(self, name: str, body: Obj, *, status: bool = False) -> Obj:
+        fn = (self.custom.patch_namespaced_custom_object_status if status
+              else self.custom.patch_namespaced_custom_object)
+        result: Obj = self._call(f"workflow {name}", fn, GROUP, VERSION, self.namespace,
+                                 WORKFLOW_PLURAL, name, body, _content_type=MERGE_PATCH)
+        return result
+
+    def patch_version(self, name: str, body: Obj) -> Obj:
+        result: Obj = self._call(f"workflowversion {name}",
+                                 self.custom.patch_namespaced_custom_object, GROUP, VERSION,
+                                 self.namespace, VERSION_PLURAL, name, body,
+                                 _content_type=MERGE_PATCH)
+        return result
+
+    def create_version(self, body: Obj) -> Obj:
+        name = body["metadata"]["name"]
+        result: Obj = self._call(f"creating workflowversion {name}",
+                                 self.custom.create_namespaced_custom_object, GROUP, VERSION,
+                                 self.namespace, VERSION_PLURAL, body)
+        return result
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The namespace of the chosen (or current) context, as kubectl defaults it."""
+    loader: Any = kubernetes.config
+    contexts, current = loader.list_kube_config_contexts(config_file=kubeconfig)
+    chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context \
+        else current
+    ns = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(ns) if ns else "default"
