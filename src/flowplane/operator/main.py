@@ -11,11 +11,20 @@ from prometheus_client import start_http_server
 
 from flowplane.operator import handlers  # noqa: F401  (registers the handlers)
 from flowplane.operator.config import OperatorOptions, parse_options
+from flowplane.operator.kopf_fixes import fast_index_barrier
 from flowplane.operator.kube import KubeClient, load_client_config
 from flowplane.operator.runtime import Runtime
 
+RECURSION_LIMIT = 20_000
+"""The API server accepts JSON nested up to 10000 levels, and a node's free-form `config`
+is any JSON. Python's default recursion limit (1000) makes the JSON decoder of Kopf's
+list/watch stream raise RecursionError on such an object, and Kopf then stops the whole
+operator: one tenant's hostile WorkflowVersion would take every tenant down. 10000 levels
+need about 2 MB of C stack; the main thread (the event loop) has 8 MB."""
+
 
 def run(options: OperatorOptions) -> None:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     kopf.configure(
         verbose=options.verbose,
         log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
@@ -23,6 +32,7 @@ def run(options: OperatorOptions) -> None:
     if not options.verbose:
         # Kopf logs every event handler call at INFO; our own log lines say what changed.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    fast_index_barrier()
     if options.metrics_port:
         start_http_server(options.metrics_port)
     client = KubeClient(load_client_config())

@@ -20,6 +20,11 @@ RECONCILE_ERRORS = Counter(
     ["reason"],
 )
 WRITES = Counter("flowplane_api_writes_total", "API writes made by the operator.", ["kind", "verb"])
+WRITE_ERRORS = Counter(
+    "flowplane_api_write_errors_total",
+    "API writes the API server refused (not in flowplane_api_writes_total).",
+    ["kind", "verb", "code"],
+)
 WORKFLOWS_BY_PHASE = Gauge("flowplane_workflows", "Workflows by phase.", ["phase"])
 QUEUE_DEPTH = Gauge("flowplane_queue_depth", "Families waiting or being reconciled.")
 

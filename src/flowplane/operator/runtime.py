@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from kubernetes.client.exceptions import ApiException
 
 from flowplane.model.resources import ANN_PLAN_HASH
-from flowplane.operator import metrics
+from flowplane.operator import faults, metrics
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import FamilyQueue, Retry
 from flowplane.reconcile.decide import decide
@@ -271,8 +271,11 @@ class Runtime:
                     created = await self.client.create(write.kind, ns, write.body)
                     latest[obj] = str(created.get("metadata", {}).get("resourceVersion", ""))
                     metrics.WRITES.labels(write.kind.value, "create").inc()
+                    faults.after_write(write)  # test-only kill point (faults.py); off by default
                 except ApiException as exc:
                     if exc.status != 409:
+                        metrics.WRITE_ERRORS.labels(write.kind.value, "create",
+                                                    str(exc.status)).inc()
                         raise
                     await self._check_existing(ns, write)
                 self.expectations.created(key, obj)
@@ -283,10 +286,15 @@ class Runtime:
                 body = copy.deepcopy(write.patch)
                 if precondition:
                     body.setdefault("metadata", {})["resourceVersion"] = precondition
-                patched = await self.client.patch(write.kind, ns, write.name, body,
-                                                  status=write.status)
-                metrics.WRITES.labels(write.kind.value,
-                                      "patch-status" if write.status else "patch").inc()
+                verb = "patch-status" if write.status else "patch"
+                try:
+                    patched = await self.client.patch(write.kind, ns, write.name, body,
+                                                      status=write.status)
+                except ApiException as exc:
+                    metrics.WRITE_ERRORS.labels(write.kind.value, verb, str(exc.status)).inc()
+                    raise
+                metrics.WRITES.labels(write.kind.value, verb).inc()
+                faults.after_write(write)  # test-only kill point (faults.py); off by default
                 latest[obj] = str(patched.get("metadata", {}).get("resourceVersion", ""))
                 self.expectations.patched(key, obj, precondition)
                 log.info("%s/%s: patched %s %s%s (%s)", ns, family.name, write.kind.value,

@@ -667,6 +667,9 @@ class LocalControlPlane:
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     detach: bool = False
     controller_manager: bool = True
+    extra_apiserver_args: Sequence[str] = ()
+    """Appended to kube-apiserver's flags; a repeated flag overrides the default (last wins),
+    e.g. ``("--service-cluster-ip-range=10.0.0.0/16",)`` for more than 253 Services."""
     timings: dict[str, float] = field(default_factory=dict)
     _ports: _Ports | None = field(default=None, init=False, repr=False)
     _components: dict[str, _Component] = field(default_factory=dict, init=False, repr=False)
@@ -901,6 +904,7 @@ class LocalControlPlane:
                     # Drain watches (e.g. the controller-manager's) quickly on SIGTERM, otherwise
                     # shutdown waits for them for the 60 s server shutdown timeout.
                     "--shutdown-watch-termination-grace-period=2s",
+                    *self.extra_apiserver_args,
                 ],
                 log_path=self.log_path("kube-apiserver"),
                 marker=root,

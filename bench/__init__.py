@@ -1,0 +1,1 @@
+"""flowplane benchmarks: `python -m bench.run` (see bench/run.py) writes BENCHMARKS.md."""

@@ -1,0 +1,64 @@
+"""`make bench` code paths at tiny sizes on the session cluster (numbers only, no timings).
+
+The latency run uses the session's cluster-wide operator. The floor and the cold start
+need namespaces no other operator watches, so the session operator is stopped for them
+and started again afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench import bench_compiler
+from bench.coldstart import measure_cold_start
+from bench.common import create_namespace, delete_namespace, machine_info
+from bench.latency import measure_floor, measure_operator
+from bench.report import BenchRun, write
+from kubernetes import client
+
+from flowplane.testing.operator_process import OperatorProcess
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and not math.isnan(value) and value >= 0
+
+
+def test_bench_code_paths(
+    api_client: client.ApiClient, kubeconfig: str, namespace: str, crds: None,
+    running_operator: OperatorProcess, tmp_path: Path,
+) -> None:
+    operator = measure_operator(api_client, namespace, workflows=3, publishes=9, settle=0.5)
+    assert len(operator.samples) == 9
+    assert all(_finite(s.latency) for s in operator.samples)
+    assert {s.new_plan for s in operator.samples} == {True, False}
+
+    floor_ns, cold_ns = f"{namespace}-floor", f"{namespace}-cold"
+    running_operator.stop()
+    try:
+        create_namespace(api_client, floor_ns)
+        floor = measure_floor(api_client, floor_ns, workflows=3, publishes=6)
+        create_namespace(api_client, cold_ns)
+        cold = measure_cold_start(api_client, kubeconfig, cold_ns, 3, tmp_path,
+                                  timeout=60, idle_seconds=2, restart=True)
+    finally:
+        for ns in (floor_ns, cold_ns):
+            delete_namespace(api_client, ns)
+        running_operator.start()
+
+    assert len(floor.samples) == 6
+    assert all(_finite(s.latency) for s in floor.samples)
+    assert _finite(cold.converged_seconds)
+    assert cold.converged_count == 3 and cold.services_wired == 3
+    assert cold.peak_rss_bytes and cold.peak_rss_bytes > 0
+    assert cold.operator["writes"] > 0
+    assert cold.idle is not None and _finite(cold.idle.flowplane_writes)
+    assert cold.restart is not None and _finite(cold.restart.seconds)
+
+    compiler = bench_compiler.main((10,), 2)
+    run = BenchRun(command="pytest", date="now", quick=True, machine=machine_info(api_client),
+                   compiler=compiler, floor=floor, operator=operator, cold=[cold])
+    out = tmp_path / "BENCHMARKS.md"
+    write(run, out)
+    text = out.read_text()
+    assert "## Results against targets" in text and "publish-to-live p50" in text
