@@ -148,6 +148,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.reconnect_backoff = 1.0
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
+    # After an API server outage, reconnect within 5 s of its return: Kopf's default
+    # backoffs grow to 21 s, so changes made right after an outage waited up to that long.
+    # (Watches never give up: after the last attempt Kopf starts the sequence again.)
+    settings.networking.error_backoffs = (1, 1, 2, 3, 5, 5, 5, 5, 5, 5)
     runtime: Runtime = memo["runtime"]
     runtime.queue.start()
     log.info("flowplane operator started")

@@ -111,7 +111,10 @@ class KubeClient:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{event.name}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            # An Event's name is a DNS subdomain of at most 253 characters, like the name
+            # of the object it is about: leave room for the unique suffix.
+            "metadata": {"name": f"{event.name[:240].rstrip('-.')}.{uuid.uuid4().hex[:12]}",
+                         "namespace": namespace},
             "involvedObject": {
                 "apiVersion": api_version, "kind": event.kind.value, "name": event.name,
                 "namespace": namespace, "uid": event.uid,

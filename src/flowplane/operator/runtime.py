@@ -20,6 +20,7 @@ from flowplane.operator.queue import FamilyQueue, Retry
 from flowplane.reconcile.decide import decide
 from flowplane.reconcile.settings import Settings, tenant_settings
 from flowplane.reconcile.snapshot import (
+    ANN_FORKED_FROM,
     Family,
     FamilyKey,
     PlanObj,
@@ -241,16 +242,23 @@ class Runtime:
 
         A plan or Service of the same name made by someone else (and so invisible to our
         label-selected watches) must never be mistaken for ours: the trigger would be
-        wired to a plan we did not write.
+        wired to a plan we did not write. Nor may a fork's name taken by another version
+        (of another workflow, or made a moment ago): the live version's graph would then
+        be restored and the user's edit, which exists only in the fork, lost.
         """
-        if write.kind not in (Kind.CONFIGMAP, Kind.SERVICE):
+        if write.kind not in (Kind.CONFIGMAP, Kind.SERVICE, Kind.VERSION):
             return
         existing = await self.client.read(write.kind, namespace, write.name)
         meta = existing.get("metadata") or {}
         ours_meta = write.body.get("metadata") or {}
-        if write.kind == Kind.CONFIGMAP:
+        if write.kind == Kind.CONFIGMAP:  # the same plan only if it holds the same graph
             want = (ours_meta.get("annotations") or {}).get(ANN_PLAN_HASH)
-            same = (meta.get("annotations") or {}).get(ANN_PLAN_HASH) == want
+            same = (meta.get("annotations") or {}).get(ANN_PLAN_HASH) == want and (
+                existing.get("data") == write.body.get("data"))
+        elif write.kind == Kind.VERSION:  # our fork, made by an earlier attempt?
+            want = (ours_meta.get("annotations") or {}).get(ANN_FORKED_FROM)
+            same = (meta.get("annotations") or {}).get(ANN_FORKED_FROM) == want and (
+                existing.get("spec") or {}) == write.body.get("spec")
         else:
             owner = {r.get("uid") for r in ours_meta.get("ownerReferences") or []}
             same = any(r.get("uid") in owner for r in meta.get("ownerReferences") or [])

@@ -23,6 +23,7 @@ decision finishes the job. Second, the writes come out in a safe order:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,25 @@ def service_name(workflow: str) -> str:
     return f"{workflow}-trigger"
 
 
+MAX_OBJECT_NAME = 253
+_SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def workflow_name_problem(workflow: str) -> str | None:
+    """Why `workflow` cannot name its trigger Service, or None.
+
+    Any DNS subdomain is a valid Workflow name, but `<workflow>-trigger` must be a DNS
+    label (at most 63 lowercase letters, digits and '-'; no dots), and the name is also a
+    label value on the versions, plans and Service (at most 63 characters).
+    """
+    svc = service_name(workflow)
+    if len(svc) > 63:
+        return f"{svc!r} is longer than 63 characters (a workflow name may have at most 55)"
+    if not _SERVICE_NAME.match(svc):
+        return f"{svc!r} is not a DNS label (only lowercase letters, digits and '-')"
+    return None
+
+
 def plan_label_hash(full_hash: str) -> str:
     """Label values are limited to 63 characters: sha256-<56 hex digits>."""
     return full_hash.replace(":", "-")[:63]
@@ -128,10 +148,28 @@ class _Decider:
     # ------------------------------------------------------------------ inputs
 
     def _resolve_versions(self) -> None:
-        """Pick the one version object per number; the rest are reported, never adopted."""
+        """Pick the one version object per number; the rest are reported, never adopted.
+
+        The version that is live keeps its number, then one this workflow already adopted;
+        only then does the oldest win. creationTimestamp has a resolution of one second, so
+        ordering by age alone would let a duplicate made in the same second as the live
+        version, with a name that sorts first, take over its number (and go live).
+        """
+        wf = self.wf
+        served: set[str] = set()
+        svc = self.f.service
+        if svc is not None and wf is not None and self._service_is_ours():
+            plan = self.plans.get(svc.meta.annotations.get(ANN_PLAN, ""))
+            served = {r.uid for r in plan.meta.owner_refs} if plan is not None else set()
+
+        def adopted(v: VersionObj) -> bool:
+            return wf is not None and any(r.uid == wf.meta.uid and r.controller
+                                          for r in v.meta.owner_refs)
+
         ordered = sorted(
             (v for v in self.f.versions if not v.meta.deleting),
-            key=lambda v: (v.meta.creation_timestamp, v.meta.name),
+            key=lambda v: (v.meta.uid not in served, not adopted(v),
+                           v.meta.creation_timestamp, v.meta.name),
         )
         for v in ordered:
             owner = next(
@@ -171,18 +209,37 @@ class _Decider:
         return next((p for p in candidates if wanted_hash is None or p.hash == wanted_hash), None)
 
     def _live_now(self) -> VersionObj | None:
-        """The version serving right now. The Service annotation is the authority."""
+        """The version serving right now. The Service annotation is the authority.
+
+        Pointers name a version by number, and a number can change hands (the live
+        object is deleted and a duplicate takes its number, or it is recreated under
+        the same name): a pointer counts only for the very object it was set for.
+        """
         svc = self.f.service
         if svc is not None and self._service_is_ours():
             raw = svc.meta.annotations.get(ANN_ACTIVE_VERSION, "")
             if raw.isdigit() and int(raw) in self.canonical:
-                return self.canonical[int(raw)]
+                v = self.canonical[int(raw)]
+                if self._served_by(v, svc.meta.annotations.get(ANN_PLAN)):
+                    return v
         wf = self.wf
         if wf is not None and wf.status.activeVersion in self.canonical:
-            return self.canonical[wf.status.activeVersion]
+            v = self.canonical[wf.status.activeVersion]
+            if v.status.phase == VersionPhase.ACTIVE:
+                return v
         actives = [v for v in self.canonical.values() if v.status.phase == VersionPhase.ACTIVE]
         actives.sort(key=lambda v: (v.status.activatedAt or "", v.number))
         return actives[-1] if actives else None
+
+    def _served_by(self, v: VersionObj, plan_name: str | None) -> bool:
+        """Whether the Service's plan annotation was written for this object of version v."""
+        plan = self.plans.get(plan_name) if plan_name else None
+        if plan is not None:
+            return any(r.uid == v.meta.uid for r in plan.meta.owner_refs)
+        # The plan is gone (deleted by hand, or with its version): trust the version's own
+        # record of being published with that plan.
+        return v.status.phase in (VersionPhase.ACTIVE, VersionPhase.COMPILING) and (
+            v.status.plan is None or v.status.plan.configMap == plan_name)
 
     def _service_is_ours(self) -> bool:
         svc, wf = self.f.service, self.wf
@@ -234,9 +291,11 @@ class _Decider:
             )
         name = f"{v.meta.name}-plan"
         # A plan is never rewritten: a new graph gets a new plan (as does a name taken
-        # by a ConfigMap that is not ours).
-        if name in self.plans or (Kind.CONFIGMAP.value, name) in self.f.taken_names:
-            name = f"{name}-{plan.hash.split(':')[-1][:10]}"
+        # by a ConfigMap that is not ours, or one too long for a version's long name).
+        if (name in self.plans or (Kind.CONFIGMAP.value, name) in self.f.taken_names
+                or len(name) > MAX_OBJECT_NAME):
+            suffix = f"-plan-{plan.hash.split(':')[-1][:10]}"
+            name = v.meta.name[: MAX_OBJECT_NAME - len(suffix)].rstrip("-.") + suffix
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -271,6 +330,10 @@ class _Decider:
             self._orphans()
             return self.d
         wf = self.wf
+        name_problem = workflow_name_problem(wf.meta.name)
+        if name_problem is not None:
+            self._unusable(wf, name_problem)
+            return self.d
         self._adopt_versions()
 
         # Safety: a resume token clears the trip; nothing else does.
@@ -298,6 +361,10 @@ class _Decider:
         wanted = wf.spec.publishedVersion
         live = self._live_now()
         live_plan = self._live_plan(live) if live is not None else None
+        if live is not None and live_plan is None:
+            # Its plan is gone and its graph no longer compiles: nothing can serve it, so
+            # it is not live; publishing it again reports why.
+            live = None
 
         # Fork on edit: an edit of the live version becomes a new draft; the live graph stays.
         if live is not None and live_plan is not None and live_plan.graph is not None:
@@ -402,6 +469,28 @@ class _Decider:
 
     # ------------------------------------------------------------------ pieces
 
+    def _unusable(self, wf: WorkflowObj, problem: str) -> None:
+        """A workflow whose name cannot name its Service: say so, and write nothing else.
+
+        Every object write (labels, plan, Service) would be refused by the API server and
+        retried forever, leaving the user with no status at all.
+        """
+        for v in self.f.versions:
+            if not v.meta.deleting:
+                self._version_status(v, self._resting_phase(v), self._resting_plan_ref(v))
+        message = (f"the workflow cannot be wired: its trigger Service name {problem}; "
+                   "recreate the workflow under a name of at most 55 lowercase letters, "
+                   "digits and '-'")
+        wanted = wf.spec.publishedVersion
+        outcome = (_Outcome(wanted, PublishResult.REJECTED, "InvalidName", message)
+                   if wanted is not None else None)
+        self._workflow_status(
+            wf, target=None, target_plan=None, wanted=wanted,
+            candidate=self.canonical.get(wanted) if wanted is not None else None,
+            outcome=outcome, wired=False, tripped=False, safety=wf.status.safety,
+            service_conflict=False, previous_live=None, blocker=("InvalidName", message),
+        )
+
     def _orphans(self) -> None:
         """Versions whose Workflow does not exist (yet): validate them, nothing else."""
         for v in self.f.versions:
@@ -441,10 +530,15 @@ class _Decider:
             and edited_hash is not None
         ]
         if not already:
+            # The next free number, under a name no other object has: versions of other
+            # workflows share the namespace, and a create that finds the name taken must
+            # not be taken for the fork (the restore below would lose the user's edit).
             number = max([v.number for v in self.f.versions] + [0]) + 1
+            taken = {v.meta.name for v in self.f.versions} | {
+                n for k, n in self.f.taken_names if k == Kind.VERSION.value}
+            while f"{wf.meta.name}-v{number}" in taken:
+                number += 1
             name = f"{wf.meta.name}-v{number}"
-            if any(v.meta.name == name for v in self.f.versions):
-                name = f"{name}-fork"
             body = {
                 "apiVersion": API_VERSION,
                 "kind": "WorkflowVersion",
@@ -666,6 +760,7 @@ class _Decider:
         safety: SafetyStatus | None,
         service_conflict: bool,
         previous_live: VersionObj | None,
+        blocker: tuple[str, str] | None = None,
     ) -> None:
         spec = wf.spec
         svc = service_name(wf.meta.name)
@@ -716,7 +811,9 @@ class _Decider:
             published = Desired.of("Published", False, "NoActiveVersion",
                                    "no version is live; set spec.publishedVersion to publish one")
 
-        if service_conflict:
+        if blocker is not None:
+            trig = Desired.of("TriggerWired", False, *blocker)
+        elif service_conflict:
             trig = Desired.of("TriggerWired", False, "ServiceConflict",
                               f"Service {svc} exists and is not owned by this workflow")
         elif wired:
@@ -739,7 +836,9 @@ class _Decider:
         else:
             paused = Desired.of("SafetyPaused", False, "NotTripped", "no safety check tripped")
 
-        if service_conflict:
+        if blocker is not None:
+            ready = Desired.of("Ready", False, *blocker)
+        elif service_conflict:
             ready = Desired.of("Ready", False, "ServiceConflict", trig.message)
         elif tripped:
             ready = Desired.of("Ready", False, "SafetyPaused",

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from flowplane.compiler import plan_from_configmap_data
+from flowplane.compiler import GRAPH_KEY, plan_from_configmap_data
+from flowplane.compiler.canonical import hash_text
 from flowplane.model.resources import (
     ANN_PLAN_HASH,
     ANN_TRIGGER_TYPE,
@@ -198,14 +199,22 @@ def version_from_body(body: Mapping[str, Any]) -> VersionObj:
 
 def plan_from_body(body: Mapping[str, Any]) -> PlanObj:
     meta = Meta.from_body(body)
+    data = body.get("data") or {}
     # Read through the compiler, which checks the stored graph against the plan's hash.
-    graph = plan_from_configmap_data(body.get("data") or {})
+    graph = plan_from_configmap_data(data)
+    # The hash annotation is what decide() matches plans by: it counts only when it is the
+    # hash of the graph actually stored. Otherwise anyone who may write ConfigMaps could
+    # plant a "plan" (right name, labels, owner and annotation, another graph inside) and
+    # have the trigger wired to it.
+    text = data.get(GRAPH_KEY) if isinstance(data, Mapping) else None
+    claimed = meta.annotations.get(ANN_PLAN_HASH)
+    genuine = graph is not None and isinstance(text, str) and hash_text(text) == claimed
     raw_version = meta.labels.get(LABEL_VERSION, "")
     return PlanObj(
         meta=meta,
         version=int(raw_version) if raw_version.isdigit() else None,
-        hash=meta.annotations.get(ANN_PLAN_HASH),
-        graph=graph,
+        hash=claimed if genuine else None,
+        graph=graph if genuine else None,
         trigger_type=meta.annotations.get(ANN_TRIGGER_TYPE),
     )
 
