@@ -79,7 +79,21 @@ def _crd(
     spec: type[BaseModel],
     status: type[BaseModel],
     columns: list[dict[str, Any]],
+    root_rules: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
+    schema: JsonSchema = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": schema_of(spec),
+            "status": schema_of(status),
+        },
+    }
+    if root_rules:
+        schema["x-kubernetes-validations"] = root_rules
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -105,19 +119,7 @@ def _crd(
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": columns,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": schema_of(spec),
-                                "status": schema_of(status),
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": schema},
                 }
             ],
         },
@@ -145,6 +147,14 @@ def workflow_crd() -> dict[str, Any]:
         short_names=["flow", "flows"],
         spec=WorkflowSpec,
         status=WorkflowStatus,
+        # `<name>-trigger` names the Service (a DNS label) and `<name>` is a label value.
+        root_rules=[{
+            "rule": "size(self.metadata.name) <= 55 && "
+                    "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+            "message": "a Workflow name must be a DNS label of at most 55 characters "
+                       "(lowercase letters, digits and '-'), because it names the Service "
+                       "<name>-trigger",
+        }],
         columns=[
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Active", "type": "integer", "jsonPath": ".status.activeVersion"},
