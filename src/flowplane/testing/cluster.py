@@ -210,6 +210,18 @@ def new_ca(common_name: str, *, validity: dt.timedelta = CERT_VALIDITY) -> KeyPa
     return KeyPair(cert=cert, key=key)
 
 
+def _https_ok(port: int, path: str, context: ssl.SSLContext, timeout: float) -> bool:
+    """GET https://127.0.0.1:<port><path> answers 200 "ok" (a component's health check)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    return response.status == 200 and body.strip() == b"ok"
+
+
 def _key_usage(*, ca: bool) -> x509.KeyUsage:
     """ECDSA keys sign: a CA also signs certificates and CRLs; a leaf only signs handshakes."""
     return x509.KeyUsage(
@@ -993,32 +1005,14 @@ class LocalControlPlane:
         return context
 
     def _apiserver_ready(self, timeout: float) -> bool:
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", self.ports.apiserver, timeout=timeout, context=self.admin_ssl_context()
-        )
-        try:
-            conn.request("GET", "/readyz")
-            response = conn.getresponse()
-            body = response.read()
-        finally:
-            conn.close()
-        return response.status == 200 and body.strip() == b"ok"
+        return _https_ok(self.ports.apiserver, "/readyz", self.admin_ssl_context(), timeout)
 
     def _kcm_ready(self, timeout: float) -> bool:
         # The controller-manager serves a self-signed certificate; /healthz is always allowed.
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", self.ports.controller_manager, timeout=timeout, context=context
-        )
-        try:
-            conn.request("GET", "/healthz")
-            response = conn.getresponse()
-            body = response.read()
-        finally:
-            conn.close()
-        return response.status == 200 and body.strip() == b"ok"
+        return _https_ok(self.ports.controller_manager, "/healthz", context, timeout)
 
     # ---- persisted state (for the detached CLI) --------------------------------------
 
