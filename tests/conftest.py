@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from flowplane.testing.cluster import LocalControlPlane
+from flowplane.testing.kube import temporary_namespace
 
 KUBECONFIG_ENV = "FLOWPLANE_TEST_KUBECONFIG"
 E2E_DIR = Path(__file__).parent / "e2e"
@@ -95,18 +95,5 @@ def _namespace_name(test_name: str) -> str:
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, api_client: client.ApiClient) -> Iterator[str]:
     """A fresh, uniquely named namespace; deleted (without waiting) after the test."""
-    core = client.CoreV1Api(api_client)
-    name = _namespace_name(request.node.name)
-    core.create_namespace(
-        client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=name, labels={"flowplane.dev/test": "true"})
-        )
-    )
-    try:
+    with temporary_namespace(api_client, _namespace_name(request.node.name)) as name:
         yield name
-    finally:
-        try:
-            core.delete_namespace(name, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise

@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from flowplane.testing.kube import Kube, wait_for
+from flowplane.testing.kube import Kube, temporary_namespace, wait_for
 from flowplane.testing.operator_process import OperatorProcess
 from tests.e2e.test_reliability import (
     Snapshot,
@@ -37,18 +36,8 @@ pytestmark = pytest.mark.usefixtures("running_operator")
 @pytest.fixture
 def other_kube(api_client: client.ApiClient, namespace: str, crds: None) -> Iterator[Kube]:
     """A second tenant: its own namespace, deleted after the test."""
-    core = client.CoreV1Api(api_client)
-    name = f"{namespace[:50]}-b"
-    core.create_namespace(client.V1Namespace(
-        metadata=client.V1ObjectMeta(name=name, labels={"flowplane.dev/test": "true"})))
-    try:
+    with temporary_namespace(api_client, f"{namespace[:50]}-b") as name:
         yield Kube(api_client, name)
-    finally:
-        try:
-            core.delete_namespace(name, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
 
 
 def _codes(kube: Kube, name: str) -> set[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -41,6 +42,22 @@ def _established(ext: Any, name: str) -> bool:
     crd = ext.read_custom_resource_definition(name)
     return any(c.type == "Established" and c.status == "True"
                for c in (crd.status.conditions or []))
+
+
+@contextmanager
+def temporary_namespace(api: client.ApiClient, name: str) -> Iterator[str]:
+    """A namespace for one test (labelled as a test's), deleted afterwards without waiting."""
+    core: Any = client.CoreV1Api(api)
+    core.create_namespace(
+        {"metadata": {"name": name, "labels": {"flowplane.dev/test": "true"}}})
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
 def wait_for(fn: Callable[[], T | None], timeout: float = 30.0, what: str = "condition",
