@@ -29,13 +29,32 @@ def _walk(node: object, path: str = "") -> list[str]:
     return found
 
 
-def test_schemas_are_structural_with_free_form_only_config_and_inputs() -> None:
+FREE_FORM = {
+    # API.md: only a node's config/inputs are free-form in Workflow and WorkflowVersion.
+    "Workflow": (),
+    "WorkflowVersion": (".config", ".inputs"),
+    # RUNTIME.md: what arrived (the event body) and what each step produced.
+    "WorkflowRun": (".event.properties.body", ".steps.items.properties.output"),
+}
+
+
+def test_schemas_are_structural_with_free_form_only_where_the_contract_says() -> None:
     for doc in all_crds().values():
         schema = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         free = _walk(schema)
-        assert all(p.endswith((".config", ".inputs")) for p in free), free
+        allowed = FREE_FORM[doc["spec"]["names"]["kind"]]
+        assert all(p.endswith(allowed) for p in free) if allowed else not free, free
         text = str(schema)
-        assert "$ref" not in text and "anyOf" not in text and "additionalProperties" not in text
+        assert "$ref" not in text and "anyOf" not in text
+
+
+def test_typed_maps_keep_their_value_schema() -> None:
+    """Without additionalProperties the API server would prune every header and query key."""
+    run = all_crds()["workflowruns.flowplane.dev.yaml"]
+    event = run["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"]["event"]["properties"]
+    assert event["headers"]["additionalProperties"] == {"type": "string"}
+    assert event["query"]["additionalProperties"] == {"type": "string"}
 
 
 def test_names_short_names_columns_and_category() -> None:
@@ -50,6 +69,12 @@ def test_names_short_names_columns_and_category() -> None:
     cols = [c["name"].upper() for c in wfv["versions"][0]["additionalPrinterColumns"]
             if not c.get("priority")]
     assert cols == ["WORKFLOW", "VERSION", "PHASE", "LABEL", "AGE"]
-    for spec in (wf, wfv):
+    wfr = crds["WorkflowRun"]["spec"]
+    assert wfr["names"]["shortNames"] == ["wfr", "flowrun"]
+    assert wfr["names"]["categories"] == ["flowplane"]
+    cols = [c["name"].upper() for c in wfr["versions"][0]["additionalPrinterColumns"]
+            if not c.get("priority")]
+    assert cols == ["WORKFLOW", "VERSION", "PHASE", "STARTED", "DURATION", "AGE"]
+    for spec in (wf, wfv, wfr):
         assert spec["versions"][0]["subresources"] == {"status": {}}
         assert spec["scope"] == "Namespaced"

@@ -25,6 +25,7 @@ from flowplane.model.resources import (
     WorkflowVersionSpec,
     WorkflowVersionStatus,
 )
+from flowplane.model.run import RUN_PLURAL, WorkflowRunSpec, WorkflowRunStatus
 
 JsonSchema = dict[str, Any]
 
@@ -60,6 +61,9 @@ def _structural(node: Any, defs: dict[str, JsonSchema]) -> Any:
             out[key] = {name: _structural(sub, defs) for name, sub in value.items()}
         else:
             out[key] = _structural(value, defs)
+    if isinstance(node.get("additionalProperties"), dict):
+        # A typed map (dict[str, str]): without this the API server prunes every key.
+        out["additionalProperties"] = _structural(node["additionalProperties"], defs)
     if free_form:
         out["x-kubernetes-preserve-unknown-fields"] = True
     return out
@@ -190,11 +194,39 @@ def workflow_version_crd() -> dict[str, Any]:
     )
 
 
+def workflow_run_crd() -> dict[str, Any]:
+    doc = _crd(
+        kind="WorkflowRun",
+        plural=RUN_PLURAL,
+        short_names=["wfr", "flowrun"],
+        spec=WorkflowRunSpec,
+        status=WorkflowRunStatus,
+        columns=[
+            {"name": "Workflow", "type": "string", "jsonPath": ".spec.workflowRef.name"},
+            {"name": "Version", "type": "integer", "jsonPath": ".spec.version"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Started", "type": "date", "jsonPath": ".status.startedAt"},
+            {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
+            _AGE,
+            {"name": "Trigger", "type": "string", "jsonPath": ".spec.trigger.type",
+             "priority": 1},
+            _condition_column("Reason", "Succeeded", priority=1, field="reason"),
+            {"name": "Error", "type": "string", "jsonPath": ".status.error.message",
+             "priority": 1},
+        ],
+    )
+    spec_schema = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["x-kubernetes-validations"] = [
+        {"rule": "self == oldSelf", "message": "a WorkflowRun's spec is immutable"}]
+    return doc
+
+
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD document."""
     return {
         f"{WORKFLOW_PLURAL}.{GROUP}.yaml": workflow_crd(),
         f"{VERSION_PLURAL}.{GROUP}.yaml": workflow_version_crd(),
+        f"{RUN_PLURAL}.{GROUP}.yaml": workflow_run_crd(),
     }
 
 

@@ -130,6 +130,13 @@ class WorkflowVersionStatus(_Model):
 # ---------------------------------------------------------------------------- Workflow
 
 
+class RunHistory(_Model):
+    """How many finished runs of each outcome to keep; older ones are deleted."""
+
+    succeeded: int = Field(default=50, ge=0, le=100_000)
+    failed: int = Field(default=50, ge=0, le=100_000)
+
+
 class WorkflowSpec(_Model):
     displayName: str | None = Field(default=None, max_length=256)
     publishedVersion: int | None = Field(
@@ -137,6 +144,12 @@ class WorkflowSpec(_Model):
     )
     suspend: bool = Field(default=False, description="Keep the pointer but unwire the trigger.")
     archived: bool = Field(default=False, description="Nothing live; publishing is rejected.")
+    runHistory: RunHistory = Field(
+        default_factory=RunHistory, description="Finished runs kept per outcome (runtime GC).")
+    versionHistoryLimit: int | None = Field(
+        default=None, ge=0, le=100_000,
+        description="Inactive versions kept (oldest deleted first); absent keeps all. Never "
+                    "deletes a Draft, the active or wanted version, or one a run is pinned to.")
 
 
 class TriggerStatus(_Model):

@@ -1,4 +1,4 @@
-"""Run the operator as a child process (tests, benchmarks, `make run`-like demos)."""
+"""Run the operator and the runtime as child processes (tests, benchmarks, demos)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class OperatorProcess:
-    """`flowplane-operator` against a kubeconfig, with its log kept in a file."""
+class ChildProcess:
+    """A flowplane console script run as a child process, its log kept in a file.
+
+    Subclasses say which module to run and which URL answers 200 once it is ready.
+    """
+
+    module = ""
+    what = "process"
 
     def __init__(self, kubeconfig: str, log_path: Path, extra_args: list[str] | None = None,
                  env: dict[str, str] | None = None) -> None:
@@ -38,6 +44,15 @@ class OperatorProcess:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
+    @property
+    def ready_url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port}/healthz"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module,
+                "--metrics-port", str(self.metrics_port),
+                "--health-port", str(self.health_port), *self.extra_args]
+
     def start(self, timeout: float = 60.0) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -45,28 +60,25 @@ class OperatorProcess:
         self._log.flush()
         env = {**os.environ, "KUBECONFIG": self.kubeconfig, **self.env}
         env.pop("KUBERNETES_SERVICE_HOST", None)
-        cmd = [sys.executable, "-m", "flowplane.operator.main",
-               "--metrics-port", str(self.metrics_port),
-               "--health-port", str(self.health_port), *self.extra_args]
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
         self.starts += 1
         self.wait_healthy(timeout)
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.health_port}/healthz"
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.what} exited with {self.proc.returncode}:\n{self.tail()}")
             try:
-                with urllib.request.urlopen(url, timeout=1) as response:
+                with urllib.request.urlopen(self.ready_url, timeout=1) as response:
                     if response.status == 200:
                         return
             except OSError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"operator not healthy after {timeout}s:\n{self.tail()}")
+        raise TimeoutError(f"{self.what} not healthy after {timeout}s:\n{self.tail()}")
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -102,3 +114,33 @@ class OperatorProcess:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
             text: str = response.read().decode()
             return text
+
+
+class OperatorProcess(ChildProcess):
+    """`flowplane-operator` against a kubeconfig."""
+
+    module = "flowplane.operator.main"
+    what = "operator"
+
+
+class RuntimeProcess(ChildProcess):
+    """`flowplane-runtime` against a kubeconfig; events go to `url` with a `Host` header."""
+
+    module = "flowplane.runtime.main"
+    what = "runtime"
+
+    def __init__(self, kubeconfig: str, log_path: Path, extra_args: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        super().__init__(kubeconfig, log_path, extra_args, env)
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ready_url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port}/readyz"
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--port", str(self.port)]
