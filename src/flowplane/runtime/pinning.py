@@ -70,6 +70,11 @@ def now_rfc3339(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now_precise() -> str:
+    """RFC 3339 with milliseconds: a run's start and end, so its duration means something."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def random_run_name(workflow: str) -> str:
     """`<workflow>-<8 random chars>`: unique enough that a clash (409) is only retried."""
     return f"{workflow}-" + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(8))

@@ -1,0 +1,67 @@
+"""When the runtime trips a workflow's safety pause (pure counters, no I/O).
+
+Run rate: runs accepted per workflow in the last 60 s, counting every replica's runs
+(each replica sees the others' through its run cache, deduplicated by name). Only runs
+accepted after the last resume count, so a resume is a clean start.
+Consecutive failures: the newest finished runs of the workflow, all Failed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+WINDOW_SECONDS = 60.0
+ANN_MAX_RUNS = "flowplane.dev/max-runs-per-minute"
+RUN_RATE_EXCEEDED = "RunRateExceeded"
+CONSECUTIVE_FAILURES = "ConsecutiveFailures"
+
+
+def rate_limit_for(default: int, namespace_annotations: Mapping[str, str] | None) -> int:
+    raw = (namespace_annotations or {}).get(ANN_MAX_RUNS, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) >= 1 else default
+
+
+@dataclass
+class RateWindow:
+    """Accepted runs per workflow over a sliding minute."""
+
+    window: float = WINDOW_SECONDS
+    _times: dict[tuple[str, str], deque[tuple[float, str]]] = field(default_factory=dict)
+    _seen: set[str] = field(default_factory=set)
+
+    def _trim(self, key: tuple[str, str], now: float, since: float) -> deque[tuple[float, str]]:
+        times = self._times.setdefault(key, deque())
+        floor = max(now - self.window, since)
+        while times and times[0][0] < floor:
+            self._seen.discard(times.popleft()[1])
+        return times
+
+    def count(self, key: tuple[str, str], now: float, since: float = 0.0) -> int:
+        return sum(1 for t, _ in self._trim(key, now, since) if t >= since)
+
+    def record(self, key: tuple[str, str], run: str, at: float) -> None:
+        if run in self._seen:
+            return
+        self._seen.add(run)
+        times = self._times.setdefault(key, deque())
+        times.append((at, run))
+        if len(times) > 1 and times[-2][0] > at:  # seen late from another replica
+            self._times[key] = deque(sorted(times))
+
+    def over(self, key: tuple[str, str], limit: int, now: float, since: float = 0.0) -> bool:
+        """Accepting one more run now would exceed `limit` per window."""
+        return self.count(key, now, since) + 1 > limit
+
+
+def trailing_failures(finished: Iterable[tuple[str, str]], since: str = "") -> int:
+    """How many of the newest finished runs failed in a row: (finishedAt, phase) pairs."""
+    count = 0
+    for finished_at, phase in sorted(finished, reverse=True):
+        if since and finished_at < since:
+            break
+        if phase != "Failed":
+            break
+        count += 1
+    return count
