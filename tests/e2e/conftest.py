@@ -9,7 +9,8 @@ import pytest
 from kubernetes import client
 
 from flowplane.testing.kube import Kube, install_crds
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
+from flowplane.testing.sink import Sink
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,3 +44,42 @@ def running_operator(operator: OperatorProcess) -> OperatorProcess:
 @pytest.fixture
 def kube(api_client: client.ApiClient, namespace: str, crds: None) -> Kube:
     return Kube(api_client, namespace)
+
+
+# ------------------------------------------------------------------ the data plane
+
+@pytest.fixture(scope="session")
+def sink() -> Iterator[Sink]:
+    """Stands in for Slack, an AI provider and any HTTP endpoint a workflow calls."""
+    server = Sink().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def runtime_args(sink: Sink, *extra: str) -> list[str]:
+    return ["--slack-base-url", f"{sink.url}/slack", "--ai-base-url", f"{sink.url}/ai",
+            "--lease-seconds", "3", *extra]
+
+
+@pytest.fixture(scope="session")
+def runtime(operator: OperatorProcess, sink: Sink, kubeconfig: str,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
+    """One runtime replica for the session, pointed at the sink."""
+    proc = RuntimeProcess(kubeconfig, tmp_path_factory.mktemp("runtime") / "runtime.log",
+                          runtime_args(sink, "--executor-id", "runtime-main",
+                                       "--max-consecutive-failures", "3"))
+    proc.start()
+    try:
+        yield proc
+    finally:
+        print(f"runtime log: {proc.log_path}")
+        proc.stop()
+
+
+@pytest.fixture
+def running_runtime(runtime: RuntimeProcess, running_operator: OperatorProcess) -> RuntimeProcess:
+    if runtime.proc is None or runtime.proc.poll() is not None:
+        runtime.start()
+    return runtime

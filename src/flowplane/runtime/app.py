@@ -87,7 +87,7 @@ class Runtime:
         self._handles: dict[Key, Any] = {}
         self._unclaimed_since: dict[Key, float] = {}
         self._replaying: set[tuple[str, str, str]] = set()
-        self._tripping: dict[tuple[str, str], float] = {}
+        self._tripping: dict[tuple[str, str], tuple[float, str]] = {}
         self._schedule_marks: dict[tuple[str, str], datetime] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -98,7 +98,9 @@ class Runtime:
             session=self.session, ai=settings.ai, action_timeout=settings.action_timeout,
             action_retries=settings.action_retries, retry_backoff=settings.retry_backoff,
             max_loop_items=settings.max_loop_items)
+        self._resumes: dict[tuple[str, str], tuple[str, float]] = {}
         self.runs.on_change(self._on_run)
+        self.workflows.on_change(self._on_workflow)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,6 +177,25 @@ class Runtime:
 
     # ------------------------------------------------------------------ accepting
 
+    def _on_workflow(self, kind: str, obj: Obj) -> None:
+        """Note when a resume is first seen: only runs accepted after it count."""
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        if kind == "DELETED":
+            self._resumes.pop(key, None)
+            return
+        resumed = str((_status(obj).get("safety") or {}).get("resumedAt") or "")
+        if resumed and self._resumes.get(key, ("", 0.0))[0] != resumed:
+            # resumedAt has one-second resolution; a run accepted in that second before
+            # the resume must not count, so the first sighting is the bound (a replica
+            # that starts later uses the second after resumedAt).
+            seen = time.time() if key in self._resumes or self.workflows.ready.is_set() \
+                else _epoch(resumed) + 1.0
+            self._resumes[key] = (resumed, seen)
+
+    def _counting_since(self, namespace: str, workflow: str) -> tuple[str, float]:
+        return self._resumes.get((namespace, workflow), ("", 0.0))
+
     def paused_reason(self, namespace: str, workflow: str) -> str | None:
         obj = self.workflows.get(namespace, workflow)
         safety_status = _status(obj).get("safety") or {}
@@ -193,8 +214,7 @@ class Runtime:
         limit = safety.rate_limit_for(self.settings.max_runs_per_minute, self._ns_annotations(
             namespace))
         now = time.time()
-        since = _epoch((_status(self.workflows.get(namespace, pin.workflow)).get("safety") or {})
-                       .get("resumedAt"))
+        since = self._counting_since(namespace, pin.workflow)[1]
         if self.window.over(key, limit, now, since):
             await self.trip(namespace, pin.workflow, safety.RUN_RATE_EXCEEDED,
                             f"over {limit} runs per minute")
@@ -314,10 +334,12 @@ class Runtime:
     async def trip(self, namespace: str, workflow: str, reason: str, message: str) -> None:
         """Patch the Workflow's status.safety once; the operator unwires the trigger."""
         key = (namespace, workflow)
-        if self.paused_reason(namespace, workflow) or \
-                time.monotonic() - self._tripping.get(key, -1e9) < 5.0:
-            return
-        self._tripping[key] = time.monotonic()
+        resume = self._counting_since(namespace, workflow)[0]
+        last = self._tripping.get(key)
+        if self.paused_reason(namespace, workflow) or (
+                last is not None and last[1] == resume and time.monotonic() - last[0] < 5.0):
+            return  # tripped already (our cache may not show our own write yet)
+        self._tripping[key] = (time.monotonic(), resume)
         patch = {"status": {"safety": {"tripped": True, "reason": reason,
                                        "message": message[:1024], "trippedAt": now_rfc3339()}}}
         try:

@@ -97,9 +97,10 @@ class Informer:
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, ApiError, ValueError, OSError) as exc:
-                quiet = isinstance(exc, ApiError) and exc.status in (410, 429)  # 429: API starting
-                (log.info if quiet else log.warning)("watch of %s failed (%s); retrying in %.1fs", self.what, exc,
-                                backoff)
+                # 410: our resourceVersion expired; 429: the API server is still starting.
+                quiet = isinstance(exc, ApiError) and exc.status in (410, 429)
+                (log.info if quiet else log.warning)(
+                    "watch of %s failed (%s); retrying in %.1fs", self.what, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
             except Exception as exc:  # aiohttp payload errors and the like: resume, never die

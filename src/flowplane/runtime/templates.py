@@ -58,6 +58,12 @@ def _size(value: Any) -> int:
 class _Sandbox(SandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
 
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        # Jinja2 returns an Undefined that only fails when printed; a probe of Python's
+        # internals fails the step at once instead of rendering as an empty value.
+        raise TemplateFailure(f"access to attribute {attribute!r} of a "
+                              f"{type(obj).__name__} is not allowed")
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for seq, count in ((left, right), (right, left)):

@@ -29,6 +29,7 @@ from flowplane.model.run import (
     FINISHED_PHASES,
     RUN_PLURAL,
     RunPhase,
+    StepError,
     StepPhase,
     StepStatus,
     WorkflowRunSpec,
@@ -267,7 +268,8 @@ class Worker:
             "phase": StepPhase.SUCCEEDED if outcome.ok else StepPhase.FAILED,
             "startedAt": started, "finishedAt": now_rfc3339(), "resumeAt": None,
             "output": output, "truncated": True if truncated else None,
-            "error": None if outcome.ok else {"code": outcome.code, "message": outcome.message},
+            "error": None if outcome.ok else StepError(code=outcome.code,
+                                                       message=outcome.message[:4096]),
         })
 
     async def _finish(self, handle: RunHandle, plan: PlanGraph | None, steps: list[StepStatus],

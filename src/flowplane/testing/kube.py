@@ -14,9 +14,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL, WORKFLOW_PLURAL
+from flowplane.model.run import RUN_PLURAL
 
 T = TypeVar("T")
-PLURALS = {"Workflow": WORKFLOW_PLURAL, "WorkflowVersion": VERSION_PLURAL}
+PLURALS = {"Workflow": WORKFLOW_PLURAL, "WorkflowVersion": VERSION_PLURAL,
+           "WorkflowRun": RUN_PLURAL}
 
 
 def install_crds(api: client.ApiClient, crd_dir: Path, timeout: float = 60.0) -> None:

@@ -13,6 +13,7 @@ It answers like the services a workflow calls, and remembers every request:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 from dataclasses import dataclass
@@ -103,10 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sink = Sink(args.port, echo=True)
     print(f"sink listening on {sink.url} (slack: {sink.url}/slack)", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         sink.server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
