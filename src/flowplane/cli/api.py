@@ -11,7 +11,14 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from flowplane.cli.status import OperationError
-from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL, WORKFLOW_PLURAL
+from flowplane.model.resources import (
+    GROUP,
+    LABEL_WORKFLOW,
+    VERSION,
+    VERSION_PLURAL,
+    WORKFLOW_PLURAL,
+)
+from flowplane.model.run import RUN_PLURAL
 
 MERGE_PATCH = "application/merge-patch+json"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -53,6 +60,7 @@ class Api:
         self.server = str(config.host)
         self.client: Any = kubernetes.client.ApiClient(config)
         self.custom: Any = kubernetes.client.CustomObjectsApi(self.client)
+        self.core: Any = kubernetes.client.CoreV1Api(self.client)
 
     def close(self) -> None:
         self.client.close()
@@ -112,6 +120,48 @@ class Api:
             raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
         return result
 
+    def runs(self, workflow: str) -> list[Obj]:
+        """The workflow's WorkflowRuns (label `flowplane.dev/workflow`), in any order."""
+        items: list[Obj] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"label_selector": f"{LABEL_WORKFLOW}={workflow}",
+                                      "limit": 500}
+            if token:
+                kwargs["_continue"] = token
+            listing = self._call("listing workflowruns",
+                                 self.custom.list_namespaced_custom_object, GROUP, VERSION,
+                                 self.namespace, RUN_PLURAL, **kwargs)
+            items.extend(listing.get("items", []))
+            token = (listing.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def run(self, name: str) -> Obj:
+        try:
+            result: Obj = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, RUN_PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise OperationError(f'workflowrun "{name}" not found in namespace '
+                                     f'"{self.namespace}"') from exc
+            raise OperationError(f"workflowrun {name}: {api_message(exc)}") from exc
+        except HTTPError as exc:
+            raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
+        return result
+
+    def service_annotations(self, name: str) -> dict[str, str] | None:
+        """The annotations of Service `name`, or None when there is no such Service."""
+        try:
+            service = self.core.read_namespaced_service(name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise OperationError(f"service {name}: {api_message(exc)}") from exc
+        except HTTPError as exc:
+            raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
+        return dict(service.metadata.annotations or {})
+
     # ---- writes
     def patch_workflow(self, name: str, body: Obj, *, status: bool = False) -> Obj:
         fn = (self.custom.patch_namespaced_custom_object_status if status
@@ -132,6 +182,21 @@ class Api:
         result: Obj = self._call(f"creating workflowversion {name}",
                                  self.custom.create_namespaced_custom_object, GROUP, VERSION,
                                  self.namespace, VERSION_PLURAL, body)
+        return result
+
+
+    def create_run(self, body: Obj) -> Obj:
+        name = body["metadata"]["name"]
+        result: Obj = self._call(f"creating workflowrun {name}",
+                                 self.custom.create_namespaced_custom_object, GROUP, VERSION,
+                                 self.namespace, RUN_PLURAL, body)
+        return result
+
+    def patch_run(self, name: str, body: Obj) -> Obj:
+        result: Obj = self._call(f"workflowrun {name}",
+                                 self.custom.patch_namespaced_custom_object, GROUP, VERSION,
+                                 self.namespace, RUN_PLURAL, name, body,
+                                 _content_type=MERGE_PATCH)
         return result
 
 

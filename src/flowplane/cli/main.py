@@ -1,13 +1,15 @@
-"""`kubectl flowplane` (console script `kubectl-flowplane`): publish, roll back, inspect.
+"""`kubectl flowplane` (console script `kubectl-flowplane`): publish, roll back, inspect,
+start and replay runs.
 
-Exit codes: 0 done, 1 the operation failed or was rejected (unknown workflow or version,
-blocked by a safety pause or an archive, a publish rejected by the operator, a wait
-that timed out), 2 wrong usage.
+Exit codes: 0 done, 1 the operation failed or was rejected (unknown workflow, version or
+run, blocked by a safety pause or an archive, a publish or replay rejected, nothing live
+to run, a run that failed, a wait that timed out), 2 wrong usage.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
 import time
@@ -17,14 +19,27 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from flowplane.cli import graphdiff, render, status, table
+from flowplane.cli import graphdiff, render, runs, status, table
 from flowplane.cli.api import Api, Obj
 from flowplane.cli.status import OperationError, Outcome
 from flowplane.model.resources import ANN_RESUME, ANN_REVERT
+from flowplane.model.run import ANN_REPLAY, TriggerKind
+from flowplane.runtime.pinning import (
+    TRIGGER_SUFFIX,
+    pin_from_service,
+    random_run_name,
+    run_body,
+    synthetic_event,
+)
 
 PROG = "kubectl flowplane"
 POLL_SECONDS = 0.25
 DEFAULT_TIMEOUT = 60.0
+MAX_DATA_BYTES = 1024 * 1024
+"""A manual run's event body, as compact JSON: the runtime's default request-body limit."""
+MAX_TOKEN = 253
+"""status.lastReplay.token's maxLength in the WorkflowRun CRD."""
+CREATE_ATTEMPTS = 5
 
 
 # ------------------------------------------------------------------ helpers
@@ -63,6 +78,20 @@ def _wait(api: Api, name: str, check: Callable[[Obj], Outcome | None], timeout: 
         if time.monotonic() >= deadline:
             raise OperationError(f"timed out after {timeout:g}s waiting for {what}; "
                                  f"{status.describe_ready(wf)}")
+        time.sleep(POLL_SECONDS)
+
+
+def _wait_run(api: Api, name: str, check: Callable[[Obj], Outcome | None], timeout: float,
+              what: str) -> Outcome:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api.run(name)
+        outcome = check(run)
+        if outcome is not None:
+            return outcome
+        if time.monotonic() >= deadline:
+            raise OperationError(f"timed out after {timeout:g}s waiting for {what}; "
+                                 f"{runs.describe_progress(run)}")
         time.sleep(POLL_SECONDS)
 
 
@@ -244,6 +273,87 @@ def cmd_graph(api: Api, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(api: Api, args: argparse.Namespace) -> int:
+    name = args.workflow
+    items = api.runs(name)
+    if not items:
+        api.workflow(name)  # an unknown workflow is an error, a workflow without runs is not
+        print(f"No runs found for workflow {name} in namespace {api.namespace}.",
+              file=sys.stderr)
+        return 0
+    rows = runs.run_rows(items, datetime.now(UTC), args.limit)
+    _out(table.format_table(runs.RUN_HEADERS, rows))
+    return 0
+
+
+def cmd_run(api: Api, args: argparse.Namespace) -> int:
+    name = args.workflow
+    wf = api.workflow(name)
+    if status.is_paused(wf):
+        raise OperationError(f"workflow {name} cannot start a run: {runs.paused_reason(wf)}")
+    service = f"{name}{TRIGGER_SUFFIX}"
+    annotations = api.service_annotations(service)
+    pin = pin_from_service(service, annotations)
+    if pin is None:
+        raise OperationError(runs.not_live_reason(wf, annotations is not None))
+    uid = (wf.get("metadata") or {}).get("uid")
+    event = synthetic_event(body=args.data)
+    for _ in range(CREATE_ATTEMPTS):
+        run_name = random_run_name(name)
+        body = run_body(name=run_name, pin=pin, trigger=TriggerKind.MANUAL, event=event,
+                        workflow_uid=str(uid) if uid else None)
+        try:
+            api.create_run(body)
+        except OperationError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ApiException) and cause.status == 409:
+                continue  # a random name clash: draw another
+            raise
+        break
+    else:
+        raise OperationError(f"could not find a free run name for workflow {name}")
+    _out(f"run {run_name} started on v{pin.version}")
+    if not args.wait:
+        return 0
+    outcome = _wait_run(api, run_name, runs.run_outcome, args.timeout,
+                        f"run {run_name} to finish")
+    if outcome.ok:
+        _out(f"run {run_name} succeeded" + (f" in {outcome.message}" if outcome.message else ""))
+        return 0
+    raise OperationError(f"run {run_name} failed: {outcome.message}")
+
+
+def cmd_replay(api: Api, args: argparse.Namespace) -> int:
+    name = args.run
+    run = api.run(name)
+    if not runs.is_finished(run):
+        phase = runs.run_phase(run) or "Pending"
+        raise OperationError(f"run {name} is {table.clean(phase, 16)}; only a finished run "
+                             "(Succeeded or Failed) can be replayed")
+    token = args.token or fresh_token()
+    done = runs.replay_outcome(run, token)
+    if done is None:
+        api.patch_run(name, {"metadata": {"annotations": {ANN_REPLAY: token}}})
+        _out(f"workflowrun/{name}: replay requested (token {token})")
+        if not args.wait:
+            return 0
+        done = _wait_run(api, name, lambda r: runs.replay_outcome(r, token), args.timeout,
+                         f"the replay of run {name}")
+    else:
+        # The runtime acts once per token: report what it did with this one.
+        _out(f"workflowrun/{name}: token {token} was already handled")
+    if done.ok:
+        _out(f"replayed as {done.message}")
+        return 0
+    raise OperationError(f"replay rejected: {done.reason}: {done.message}")
+
+
+def cmd_logs(api: Api, args: argparse.Namespace) -> int:
+    run = api.run(args.run)
+    _out(runs.format_logs(run, datetime.now(UTC)))
+    return 0
+
+
 # ------------------------------------------------------------------ arguments
 
 
@@ -265,6 +375,55 @@ def _timeout(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("the timeout must be positive")
     return value
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of runs: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the limit must be at least 1: {text!r}")
+    return value
+
+
+def _reject_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _json_value(text: str, source: str) -> Any:
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise argparse.ArgumentTypeError(f"{source} is not valid JSON: {exc}") from None
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_DATA_BYTES:
+        raise argparse.ArgumentTypeError(
+            f"{source} is {size} bytes of JSON; the limit is {MAX_DATA_BYTES} bytes")
+    return value
+
+
+def _json_data(text: str) -> Any:
+    return _json_value(text, "the data")
+
+
+def _json_file(path: str) -> Any:
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc}") from None
+    return _json_value(text, "stdin" if path == "-" else path)
+
+
+def _token(text: str) -> str:
+    if not text or len(text) > MAX_TOKEN or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"a token is 1 to {MAX_TOKEN} printable characters: {text!r}")
+    return text
 
 
 def _reason(text: str) -> str:
@@ -293,10 +452,16 @@ def _wait_flags(parser: argparse.ArgumentParser, what: str) -> None:
                         help="seconds to wait with --wait (default: %(default)g)")
 
 
+def _run_wait_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--wait", action="store_true", help=f"wait until {what}")
+    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="S",
+                        help="seconds to wait with --wait (default: %(default)g)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, parents=[_connection_flags(True)],
-        description="Manage flowplane Workflows and their versions.",
+        description="Manage flowplane Workflows, their versions and their runs.",
         epilog="Exit codes: 0 done; 1 the operation failed or was rejected; 2 wrong usage.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     flags = [_connection_flags(False)]
@@ -356,11 +521,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version", metavar="N", type=_positive_int, nargs="?")
     p.add_argument("--format", "-f", choices=render.FORMATS, default="mermaid",
                    help="output format (default: %(default)s)")
+
+    p = add("runs", "list a workflow's runs, newest first", cmd_runs)
+    p.add_argument("workflow", metavar="WF")
+    p.add_argument("--limit", type=_limit, metavar="N", help="show only the N newest runs")
+
+    p = add("run", "start a manual run on the live version", cmd_run)
+    p.set_defaults(usage_error=p.error)
+    p.add_argument("workflow", metavar="WF")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--data", type=_json_data, metavar="JSON",
+                      help="the event body, as JSON (default: null)")
+    data.add_argument("--data-file", metavar="PATH",
+                      help="read the event body as JSON from PATH (- for stdin)")
+    _run_wait_flags(p, "the run has Succeeded (exit 0) or Failed (exit 1)")
+
+    p = add("replay", "run a finished run's event again, on the version live now", cmd_replay)
+    p.add_argument("run", metavar="RUN", help="WorkflowRun name")
+    p.add_argument("--token", type=_token,
+                   help="the replay request's token (default: a fresh one); the runtime "
+                        "replays once per token")
+    _run_wait_flags(p, "the runtime has started the replay (exit 0) or rejected it (exit 1)")
+
+    p = add("logs", "show a run and its steps: phase, duration, output or error", cmd_logs)
+    p.add_argument("run", metavar="RUN", help="WorkflowRun name")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "data_file", None) is not None:
+        # Read after parsing, so conflicting flags are reported before the file is read.
+        try:
+            args.data = _json_file(args.data_file)
+        except argparse.ArgumentTypeError as exc:
+            args.usage_error(f"argument --data-file: {exc}")  # exits 2
     try:
         api = Api(args.kubeconfig, args.context, args.namespace)
     except OperationError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +63,21 @@ def _truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+_WHITESPACE = re.compile(r"\s+")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def clean(text: str, width: int) -> str:
+    """`text` made safe for one table cell: whitespace runs (newlines, tabs) become one
+    space; other control, format (bidi overrides), private-use and unassigned characters
+    become `?`, so an object cannot move the cursor or recolour the terminal; then cut
+    to `width` with `...`."""
+    text = _WHITESPACE.sub(" ", text).strip()
+    text = "".join("?" if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch
+                   for ch in text)
+    return _truncate(text, width)
+
+
 def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     status = obj.get("status")
     return status if isinstance(status, Mapping) else {}
@@ -93,7 +110,7 @@ def version_rows(
             str(number) if number is not None else "?",
             str(meta.get("name", "")),
             str(status.get("phase") or "<pending>"),
-            _truncate(str(spec.get("label") or ""), MAX_LABEL),
+            clean(str(spec.get("label") or ""), MAX_LABEL),
             "*" if live is not None and number == live else "",
             str(forked) if forked is not None else "",
             str(len(errors)) if isinstance(errors, list) else "?",
