@@ -1,8 +1,10 @@
 """An in-memory stand-in for the API server, faithful where decide() depends on it.
 
-It applies Create and merge-Patch writes with resourceVersion preconditions, the status
-subresource split, generation bumps on spec changes and immutable ConfigMaps, so unit
-tests can drive decide() to convergence and kill it between any two writes.
+It applies Create, merge-Patch and Delete writes with resourceVersion (uid) preconditions,
+the status subresource split, generation bumps on spec changes, immutable ConfigMaps and
+owner-reference garbage collection, so unit tests can drive decide() to convergence and
+kill it between any two writes. WorkflowRuns are kept only as the operator sees them
+(pinned version, finished or not).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from flowplane.reconcile.decide import decide
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
     Family,
+    RunObj,
     plan_from_body,
     service_from_body,
     version_from_body,
     workflow_from_body,
 )
-from flowplane.reconcile.writes import Create, Decision, Event, Kind, Patch, Write
+from flowplane.reconcile.writes import Create, Decision, Delete, Event, Kind, Patch, Write
 
 NS = "team-a"
 
@@ -87,6 +90,7 @@ class FakeWorld:
         self._clock = itertools.count(0)
         self.writes_applied = 0
         self.observers: list[Callable[[FakeWorld], None]] = []
+        self.runs: dict[str, tuple[str, RunObj]] = {}
 
     # ------------------------------------------------------------ time and ids
     def now(self) -> str:
@@ -128,6 +132,13 @@ class FakeWorld:
             "spec": {"workflowRef": {"name": workflow}, "version": number, "label": label,
                      "graph": graph_ if graph_ is not None else simple_graph()},
         })
+
+    def add_run(self, name: str, version: int, phase: str | None = "Running", *,
+                workflow: str = "form-to-slack") -> None:
+        """A WorkflowRun pinned to `version` (phase None: no status yet); set it again to
+        change its phase."""
+        self.runs[name] = (workflow, RunObj(name=name, version=version,
+                                            finished=phase in ("Succeeded", "Failed")))
 
     def edit(self, kind: Kind, name: str, patch: dict[str, Any]) -> None:
         """A user's write (no precondition)."""
@@ -172,6 +183,12 @@ class FakeWorld:
         if isinstance(write, Create):
             with contextlib.suppress(Conflict):
                 self.create(write.kind, write.body)
+        elif isinstance(write, Delete):
+            existing = self.objects.get((write.kind, write.name))
+            if existing is not None:  # NotFound is done
+                if existing["metadata"]["uid"] != write.uid:
+                    raise Conflict(f"{write.kind} {write.name}: uid precondition failed")
+                self.delete(write.kind, write.name)
         else:
             assert isinstance(write, Patch)
             body = copy.deepcopy(write.patch)
@@ -200,6 +217,9 @@ class FakeWorld:
             versions=tuple(version_from_body(v) for v in versions),
             plans=tuple(plan_from_body(p) for p in plans),
             service=service_from_body(services[0]) if services else None,
+            pinned_versions=frozenset(
+                r.version for wf_name, r in self.runs.values()
+                if wf_name == workflow and not r.finished and r.version is not None),
         )
 
     def decide(self, workflow: str = "form-to-slack") -> Decision:
@@ -216,8 +236,9 @@ class FakeWorld:
                 write = Patch(write.kind, write.name, write.patch,
                               latest[(write.kind, write.name)], write.status, write.why)
             self.apply(write)
-            latest[(write.kind, write.name)] = self.objects[(write.kind, write.name)][
-                "metadata"]["resourceVersion"]
+            if (write.kind, write.name) in self.objects:
+                latest[(write.kind, write.name)] = self.objects[(write.kind, write.name)][
+                    "metadata"]["resourceVersion"]
         self.events.extend(decision.events)
         return len(decision.writes)
 

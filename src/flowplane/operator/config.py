@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plan limit: comma-separated trigger types; empty = all")
     p.add_argument("--allowed-apps", default=env("FLOWPLANE_ALLOWED_APPS", ""),
                    help="plan limit: comma-separated apps for action nodes; empty = any")
+    p.add_argument("--version-retention-grace", type=float,
+                   default=float(env("FLOWPLANE_VERSION_RETENTION_GRACE", "60")),
+                   help="seconds a retired version is kept before spec.versionHistoryLimit "
+                        "may delete it (env FLOWPLANE_VERSION_RETENTION_GRACE)")
     p.add_argument("--log-format", choices=("plain", "json"),
                    default=env("FLOWPLANE_LOG_FORMAT", "plain"))
     p.add_argument("--verbose", action="store_true",
@@ -81,6 +85,8 @@ def parse_options(argv: list[str] | None = None) -> OperatorOptions:
         parser.error(str(exc))
     if args.max_nodes < 1:
         parser.error("--max-nodes must be at least 1")
+    if not args.version_retention_grace >= 0:  # also refuses nan
+        parser.error("--version-retention-grace must be at least 0")
     triggers = frozenset(_csv(args.allowed_trigger_types)) or None
     apps = frozenset(_csv(args.allowed_apps)) or None
     return OperatorOptions(
@@ -91,6 +97,7 @@ def parse_options(argv: list[str] | None = None) -> OperatorOptions:
             runtime_selector=selector,
             limits=PlanLimits(max_nodes=args.max_nodes, allowed_trigger_types=triggers,
                               allowed_apps=apps),
+            version_retention_grace_seconds=args.version_retention_grace,
         ),
         log_format=args.log_format,
         verbose=args.verbose,

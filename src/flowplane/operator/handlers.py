@@ -21,16 +21,20 @@ from flowplane.model.resources import (
     VERSION_PLURAL,
     WORKFLOW_PLURAL,
 )
+from flowplane.model.run import RUN_PLURAL
 from flowplane.operator.runtime import Runtime
 from flowplane.reconcile.settings import TENANT_LIMIT_ANNOTATIONS
 from flowplane.reconcile.snapshot import (
     FamilyKey,
     PlanObj,
+    RunObj,
     ServiceObj,
     VersionObj,
     WorkflowObj,
     family_key_of_labelled,
     plan_from_body,
+    run_family_key,
+    run_from_body,
     service_from_body,
     version_from_body,
     workflow_from_body,
@@ -75,6 +79,13 @@ async def flowplane_services(body: kopf.Body, **_: Any) -> dict[FamilyKey, Servi
     return {key: service_from_body(body)} if key else None
 
 
+@kopf.index(GROUP, VERSION, RUN_PLURAL)
+async def flowplane_runs(body: kopf.Body, **_: Any) -> dict[FamilyKey, RunObj] | None:
+    """Only a run's name, pinned version and whether it finished: never its body."""
+    key = run_family_key(body)
+    return {key: run_from_body(body)} if key else None
+
+
 @kopf.index("v1", "namespaces")
 async def flowplane_namespace_limits(
     name: str, annotations: kopf.Annotations, **_: Any
@@ -116,6 +127,25 @@ async def plan_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
 @kopf.on.event("v1", "services", labels=TRIGGER_LABELS)
 async def service_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     _mark(memo, family_key_of_labelled(body), _indexes(kwargs))
+
+
+@kopf.on.event(GROUP, VERSION, RUN_PLURAL)
+async def run_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A run that finishes or goes away may release the version it was pinned to.
+
+    Runs change often (every step is a status write) and only matter to version
+    retention, so the family is marked dirty only then: a new or progressing run can only
+    add protection, which needs no action.
+    """
+    runtime: Runtime | None = memo.get("runtime")
+    key = run_family_key(body)
+    if runtime is None or key is None:
+        return
+    runtime.bind(_indexes(kwargs))
+    if kwargs.get("type") != "DELETED" and not run_from_body(body).finished:
+        return
+    if runtime.retains_versions(key):
+        runtime.touch(key)
 
 
 @kopf.on.event("v1", "namespaces")

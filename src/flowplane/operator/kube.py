@@ -38,7 +38,7 @@ def _now() -> str:
 
 
 class KubeClient:
-    """Create, merge-patch and emit Events; returns plain dicts."""
+    """Create, merge-patch, delete and emit Events; returns plain dicts."""
 
     def __init__(self, api: kubernetes.client.ApiClient) -> None:
         # Typed loosely on purpose: we send plain dicts, which the client serialises as is.
@@ -54,6 +54,11 @@ class KubeClient:
         self, kind: Kind, namespace: str, name: str, body: dict[str, Any], *, status: bool
     ) -> dict[str, Any]:
         return await asyncio.to_thread(self._patch, kind, namespace, name, body, status)
+
+    async def delete(self, kind: Kind, namespace: str, name: str, *, uid: str) -> None:
+        """Delete `name` only if its uid is still `uid` (else 409); dependents go in the
+        background. NotFound is raised as is (the caller counts it as done)."""
+        await asyncio.to_thread(self._delete, kind, namespace, name, uid)
 
     async def read(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
         return await asyncio.to_thread(self._read, kind, namespace, name)
@@ -79,6 +84,21 @@ class KubeClient:
         else:  # pragma: no cover
             raise ValueError(kind)
         return self._plain(result)
+
+    def _delete(self, kind: Kind, namespace: str, name: str, uid: str) -> None:
+        options = kubernetes.client.V1DeleteOptions(
+            preconditions=kubernetes.client.V1Preconditions(uid=uid),
+            propagation_policy="Background",
+        )
+        if kind in _CUSTOM_PLURALS:
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, _CUSTOM_PLURALS[kind], name, body=options)
+        elif kind == Kind.CONFIGMAP:
+            self.core.delete_namespaced_config_map(name, namespace, body=options)
+        elif kind == Kind.SERVICE:
+            self.core.delete_namespaced_service(name, namespace, body=options)
+        else:  # pragma: no cover
+            raise ValueError(kind)
 
     def _patch(
         self, kind: Kind, namespace: str, name: str, body: dict[str, Any], status: bool

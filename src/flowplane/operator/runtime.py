@@ -24,11 +24,12 @@ from flowplane.reconcile.snapshot import (
     Family,
     FamilyKey,
     PlanObj,
+    RunObj,
     ServiceObj,
     VersionObj,
     WorkflowObj,
 )
-from flowplane.reconcile.writes import Create, Decision, Kind, Patch
+from flowplane.reconcile.writes import Create, Decision, Delete, Kind, Patch
 
 log = logging.getLogger("flowplane")
 ObjKey = tuple[Kind, str]
@@ -48,12 +49,14 @@ class Indexes:
     versions: Index
     plans: Index
     services: Index
+    runs: Index | None = None
 
     def gather(self, key: FamilyKey) -> Family:
         workflows: list[WorkflowObj] = list(self.workflows.get(key) or ())
         versions: list[VersionObj] = list(self.versions.get(key) or ())
         plans: list[PlanObj] = list(self.plans.get(key) or ())
         services: list[ServiceObj] = list(self.services.get(key) or ())
+        runs: list[RunObj] = list(self.runs.get(key) or ()) if self.runs is not None else []
         return Family(
             namespace=key[0],
             name=key[1],
@@ -61,6 +64,8 @@ class Indexes:
             versions=tuple(sorted(versions, key=lambda v: v.meta.name)),
             plans=tuple(plans),
             service=next((s for s in services if s.meta.name == f"{key[1]}-trigger"), None),
+            pinned_versions=frozenset(
+                r.version for r in runs if not r.finished and r.version is not None),
         )
 
 
@@ -108,6 +113,10 @@ class Expectations:
         if before:
             exp.stale_versions.add(before)
         exp.deadline = time.monotonic() + self.ttl
+
+    def deleted(self, key: FamilyKey, obj: ObjKey, before: str | None) -> None:
+        """Like a patch: fresh once the watch no longer shows the object as it was."""
+        self.patched(key, obj, before)
 
     def wait_for(self, family: Family) -> float:
         """Seconds to wait before this snapshot is fresh; 0 when it is."""
@@ -165,6 +174,7 @@ class Runtime:
                 versions=indexes["flowplane_versions"],
                 plans=indexes["flowplane_plans"],
                 services=indexes["flowplane_services"],
+                runs=indexes.get("flowplane_runs"),
             )
 
     def settings_for(self, namespace: str) -> Settings:
@@ -179,6 +189,13 @@ class Runtime:
         for problem in problems:
             log.warning("namespace %s: ignored %s", namespace, problem)
         return settings
+
+    def retains_versions(self, key: FamilyKey) -> bool:
+        """Whether the family's workflow sets spec.versionHistoryLimit (runs matter then)."""
+        if self.indexes is None:
+            return False
+        return any(wf.spec.versionHistoryLimit is not None
+                   for wf in self.indexes.workflows.get(key) or ())
 
     def families_in(self, namespace: str) -> list[FamilyKey]:
         if self.indexes is None:
@@ -216,6 +233,8 @@ class Runtime:
                     raise Retry(delay=0.5, why=reason) from exc
                 log.warning("writes for %s/%s failed: %s %s", *key, exc.status, exc.reason)
                 raise Retry(why=reason) from exc
+        if decision.requeue_after is not None:
+            self.queue.add(key, delay=decision.requeue_after)
         self._track_phase(key, family)
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         metrics.QUEUE_DEPTH.set(len(self.queue))
@@ -272,6 +291,7 @@ class Runtime:
         """Perform the writes in order; stop at the first failure (the next pass resumes)."""
         ns, key = family.namespace, family.key
         latest: dict[ObjKey, str] = {}
+        seen = observed_versions(family)
         for write in decision.writes:
             obj: ObjKey = (write.kind, write.name)
             if isinstance(write, Create):
@@ -307,6 +327,20 @@ class Runtime:
                 self.expectations.patched(key, obj, precondition)
                 log.info("%s/%s: patched %s %s%s (%s)", ns, family.name, write.kind.value,
                          write.name, "/status" if write.status else "", write.why)
+            elif isinstance(write, Delete):
+                try:
+                    await self.client.delete(write.kind, ns, write.name, uid=write.uid)
+                except ApiException as exc:
+                    if exc.status != 404:  # gone already: done
+                        metrics.WRITE_ERRORS.labels(write.kind.value, "delete",
+                                                    str(exc.status)).inc()
+                        raise
+                else:
+                    metrics.WRITES.labels(write.kind.value, "delete").inc()
+                    faults.after_write(write)  # test-only kill point (faults.py); off by default
+                self.expectations.deleted(key, obj, latest.get(obj, seen.get(obj)))
+                log.info("%s/%s: deleted %s %s (%s)", ns, family.name, write.kind.value,
+                         write.name, write.why)
         for event in decision.events:
             if event.reason in ("Published", "RolledBack"):
                 metrics.PUBLISHES.labels("Succeeded", event.reason).inc()

@@ -18,7 +18,10 @@ decision finishes the job. Second, the writes come out in a safe order:
 6. every other version's status (so the previous live version is retired
    *before* the next one is marked Active: a watcher never sees two Active);
 7. the target's status (`Active`);
-8. the workflow's status (pointer, phase, conditions, lastPublish).
+8. the workflow's status (pointer, phase, conditions, lastPublish);
+9. retention: retired versions beyond `spec.versionHistoryLimit` are deleted (last:
+   nothing above depends on them, and a version is never deleted in the pass that
+   retires it; see reconcile/retention.py for what is never deleted).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from flowplane.model.resources import (
     WorkflowVersionStatus,
 )
 from flowplane.reconcile.conditions import Desired, merge_conditions
+from flowplane.reconcile.retention import retention_recheck_after, versions_to_delete
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
     ANN_FORKED_FROM,
@@ -65,7 +69,7 @@ from flowplane.reconcile.snapshot import (
     VersionObj,
     WorkflowObj,
 )
-from flowplane.reconcile.writes import Create, Decision, Event, Kind, Patch, diff
+from flowplane.reconcile.writes import Create, Decision, Delete, Event, Kind, Patch, Write, diff
 
 WORKFLOW_OWNER_KIND = "Workflow"
 VERSION_OWNER_KIND = "WorkflowVersion"
@@ -465,9 +469,59 @@ class _Decider:
             outcome=outcome, wired=wired, tripped=tripped, safety=safety,
             service_conflict=service_conflict, previous_live=live,
         )
+
+        # 9. Retention.
+        self._retention(phases, live=live, target=target, wanted=wanted)
         return self.d
 
     # ------------------------------------------------------------------ pieces
+
+    def _retention(self, phases: Mapping[str, VersionPhase], *, live: VersionObj | None,
+                   target: VersionObj | None, wanted: int | None) -> None:
+        """Delete the retired versions beyond spec.versionHistoryLimit (never the ones in use).
+
+        Only versions this workflow owns, that were Inactive in the snapshot and stay so in
+        this decision, may go. Protected besides (reconcile/retention.py): the live version
+        before and after this decision and the one status names, the wanted one, what the
+        trigger Service names (even a Service that is not ours: the runtime pins runs from
+        it) and the owner of the plan it names, and every version a non-finished run is
+        pinned to.
+        """
+        wf = self.wf
+        assert wf is not None
+        limit = wf.spec.versionHistoryLimit
+        if limit is None:
+            return
+        owned = [
+            v for v in self.canonical.values()
+            if phases.get(v.meta.name) == VersionPhase.INACTIVE
+            and any(r.uid == wf.meta.uid and r.controller for r in v.meta.owner_refs)
+        ]
+        active = {v.number for v in (live, target) if v is not None}
+        if wf.status.activeVersion is not None:
+            active.add(wf.status.activeVersion)
+        served: set[int] = set()
+        svc = self.f.service
+        if svc is not None:
+            raw = svc.meta.annotations.get(ANN_ACTIVE_VERSION, "")
+            if raw.isdigit():
+                served.add(int(raw))
+            plan = self.plans.get(svc.meta.annotations.get(ANN_PLAN, ""))
+            owners = {r.uid for r in plan.meta.owner_refs} if plan is not None else set()
+            served |= {v.number for v in self.canonical.values() if v.meta.uid in owners}
+        args: dict[str, Any] = dict(
+            active=active, wanted=wanted, served=served, pinned=self.f.pinned_versions,
+            now=self.now, grace_seconds=self.s.version_retention_grace_seconds,
+        )
+        by_name = {v.meta.name: v for v in owned}
+        for name in versions_to_delete(owned, limit, **args):
+            v = by_name[name]
+            self._write(Delete(Kind.VERSION, v.meta.name, v.meta.uid,
+                               why=f"retire v{v.number}: versionHistoryLimit {limit}"))
+            self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "VersionDeleted",
+                        f"deleted retired v{v.number} ({v.meta.name}) and its plan: "
+                        f"spec.versionHistoryLimit is {limit}")
+        self.d.requeue_after = retention_recheck_after(owned, limit, **args)
 
     def _unusable(self, wf: WorkflowObj, problem: str) -> None:
         """A workflow whose name cannot name its Service: say so, and write nothing else.
@@ -887,7 +941,7 @@ class _Decider:
         if change is not None:
             self._write(Patch(kind, name, {"status": change}, rv, status=True, why=why))
 
-    def _write(self, write: Create | Patch) -> None:
+    def _write(self, write: Write) -> None:
         self.d.writes.append(write)
 
     def _event(self, kind: Kind, name: str, uid: str, type_: str, reason: str, msg: str,

@@ -18,6 +18,10 @@ class Settings:
     limits: PlanLimits = field(default_factory=PlanLimits)
     service_port: int = 80
     target_port: int = 8080
+    version_retention_grace_seconds: float = 60.0
+    """An Inactive version is deleted by `versionHistoryLimit` only this long after it was
+    retired: the runtime pins new runs from the Service annotation, so a run may still be
+    pinned to a version for a moment after it was retired."""
 
 
 # Per-tenant plan limits: annotations on the tenant's Namespace, set by the platform

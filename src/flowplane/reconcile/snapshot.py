@@ -24,8 +24,10 @@ from flowplane.model.resources import (
     WorkflowStatus,
     WorkflowVersionStatus,
 )
+from flowplane.model.run import FINISHED_PHASES
 
 ANN_FORKED_FROM = "flowplane.dev/forked-from"
+FINISHED_RUN_PHASES = frozenset(p.value for p in FINISHED_PHASES)
 
 FamilyKey = tuple[str, str]
 """(namespace, workflow name): the unit of reconciliation."""
@@ -145,6 +147,15 @@ class ServiceObj:
 
 
 @dataclass(frozen=True)
+class RunObj:
+    """What the operator keeps of a WorkflowRun: only whether it pins a version."""
+
+    name: str
+    version: int | None
+    finished: bool
+
+
+@dataclass(frozen=True)
 class Family:
     namespace: str
     name: str
@@ -154,6 +165,8 @@ class Family:
     service: ServiceObj | None = None
     taken_names: frozenset[tuple[str, str]] = frozenset()
     """(kind, name) of objects that exist but are not ours (found on create; not watched)."""
+    pinned_versions: frozenset[int] = frozenset()
+    """Version numbers that non-finished WorkflowRuns of the workflow are pinned to."""
 
     @property
     def key(self) -> FamilyKey:
@@ -228,6 +241,30 @@ def service_from_body(body: Mapping[str, Any]) -> ServiceObj:
         cluster_ip=spec.get("clusterIP"),
         ports=tuple(_plain(p) for p in spec.get("ports") or []),
     )
+
+
+def run_from_body(body: Mapping[str, Any]) -> RunObj:
+    """A run without a status, or Pending/Running, is not finished (it may still execute)."""
+    spec = body.get("spec") or {}
+    meta = body.get("metadata") or {}
+    number = spec.get("version") if isinstance(spec, Mapping) else None
+    if not isinstance(number, int) or isinstance(number, bool):
+        raw = str((meta.get("labels") or {}).get(LABEL_VERSION, ""))
+        number = int(raw) if raw.isdigit() else None
+    status = body.get("status") or {}
+    phase = status.get("phase") if isinstance(status, Mapping) else None
+    return RunObj(name=str(meta.get("name", "")), version=number,
+                  finished=phase in FINISHED_RUN_PHASES)
+
+
+def run_family_key(body: Mapping[str, Any]) -> FamilyKey | None:
+    """A run belongs to the workflow its (immutable) spec names; the label is a fallback."""
+    meta = body.get("metadata") or {}
+    ref = (body.get("spec") or {}).get("workflowRef") or {}
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    if not name:
+        name = (meta.get("labels") or {}).get(LABEL_WORKFLOW)
+    return (str(meta.get("namespace", "")), str(name)) if name else None
 
 
 def family_key_of_labelled(body: Mapping[str, Any]) -> FamilyKey | None:

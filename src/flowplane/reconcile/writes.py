@@ -37,6 +37,21 @@ class Patch:
 
 
 @dataclass(frozen=True)
+class Delete:
+    """Delete an object, only if it is still the very object decided on (its uid).
+
+    NotFound counts as done. The uid precondition means an object recreated under the
+    same name in the meantime is never deleted. Dependents (a version's plan) go in the
+    background, by the garbage collector.
+    """
+
+    kind: Kind
+    name: str
+    uid: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class Event:
     """A Kubernetes Event about one of the family's objects."""
 
@@ -49,13 +64,16 @@ class Event:
     detail: str = ""  # machine-readable cause (e.g. the publish rejection reason), for metrics
 
 
-Write = Create | Patch
+Write = Create | Patch | Delete
 
 
 @dataclass
 class Decision:
     writes: list[Write] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+    """Decide this family again after so many seconds even if nothing changes (a wait that
+    no watch event ends, such as a retention grace). Not a write: `bool()` ignores it."""
 
     def __bool__(self) -> bool:
         return bool(self.writes or self.events)

@@ -95,9 +95,9 @@ class KubeApi:
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        if self.config.refresh_api_key_hook is not None:
-            self.config.refresh_api_key_hook(self.config)
-        token = self.config.get_api_key_with_prefix("authorization")
+        # The official client keeps a kubeconfig's or service account's token as
+        # "BearerToken" (older releases: "authorization"); the call re-reads a rotated one.
+        token = self.config.get_api_key_with_prefix("BearerToken", alias="authorization")
         if token:
             headers["Authorization"] = token
         if content_type:
