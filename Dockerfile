@@ -1,11 +1,16 @@
 # syntax=docker/dockerfile:1
-# flowplane-operator image: the operator (entrypoint) and the kubectl-flowplane plugin.
+# flowplane-operator image: the operator (entrypoint), the runtime (`flowplane-runtime`,
+# the command of manifests/base/runtime-deployment.yaml) and the kubectl-flowplane plugin.
 #
 #   docker build -t ghcr.io/flowplane/flowplane-operator:0.1.0 .
 #
 # Stage 1 builds a wheel and installs it with its dependencies into a venv; stage 2 is
 # a clean python:3.11-slim plus that venv, without pip, setuptools or any compiler, run
 # as the unprivileged uid/gid 65532 (the "nonroot" user of distroless images).
+# src/flowplane/testing (the local control plane and test helpers) stays out of the
+# build context (.dockerignore), so the image has neither that package nor the dangling
+# `flowplane-cluster` script; the build fails if an installed module still imports it
+# or if an entry point cannot start.
 # tests/unit/test_cli_packaging.py builds the same wheel into a fresh venv and runs both
 # entry points from it (there is no Docker engine in CI).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -15,14 +20,21 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+RUN test ! -e src/flowplane/testing \
+ && python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/flowplane \
  && python -m pip --python /opt/flowplane/bin/python install --no-compile /wheels/*.whl \
+ && rm -f /opt/flowplane/bin/flowplane-cluster \
+ && ! grep -rlE --include='*.py' 'flowplane\.testing|from flowplane import testing' \
+      /opt/flowplane/lib/python*/site-packages/flowplane \
+ && for script in flowplane-operator flowplane-runtime kubectl-flowplane; do \
+      /opt/flowplane/bin/$script --help > /dev/null || exit 1; \
+    done \
  && /opt/flowplane/bin/python -m compileall -q /opt/flowplane/lib
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="flowplane-operator" \
-      org.opencontainers.image.description="Kubernetes operator for draft/published workflows" \
+      org.opencontainers.image.description="Kubernetes operator and runtime for draft/published workflows" \
       org.opencontainers.image.licenses="Apache-2.0"
 RUN python -m pip uninstall --yes --quiet pip setuptools wheel
 COPY --from=build /opt/flowplane /opt/flowplane
@@ -31,5 +43,6 @@ ENV PATH=/opt/flowplane/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1
 USER 65532:65532
 WORKDIR /tmp
-EXPOSE 8080 8081
+# operator: metrics 8080, health 8081; runtime: events 8080, health 8081, metrics 9090
+EXPOSE 8080 8081 9090
 ENTRYPOINT ["flowplane-operator"]
