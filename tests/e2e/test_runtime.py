@@ -71,6 +71,14 @@ def test_every_row_of_the_answer_table(kube: Kube, runtime: RuntimeProcess, sink
         assert answer.body["message"]
     assert refusals[3][0].headers["allow"] == "POST"
     assert len(runs_of(kube, "forms")) == 3  # nothing refused was stored
+    wait_for(lambda: all(steps(run_status(kube, r["metadata"]["name"])).get("out", {}).get(
+        "phase") == "Succeeded" for r in runs_of(kube, "forms")), 20, "runs finished")
+    metrics = runtime.metrics()
+    for reason in ("NotLive", "NoSuchPath", "MethodNotAllowed", "BodyTooLarge", "MalformedJSON"):
+        assert f'flowplane_runtime_events_refused_total{{reason="{reason}"}}' in metrics
+    assert 'flowplane_runtime_runs_started_total{trigger="webhook"}' in metrics
+    assert 'flowplane_runtime_runs_finished_total{phase="Succeeded"}' in metrics
+    assert 'flowplane_runtime_step_duration_seconds_count{type="action"}' in metrics
 
     # A workflow with nothing live has a Service with no active version: NotLive.
     publish(kube, "forms", None)
