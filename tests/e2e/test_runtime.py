@@ -344,3 +344,27 @@ def test_a_run_whose_plan_is_gone_fails_alone(kube: Kube, runtime: RuntimeProces
     assert plan in status["error"]["message"]
     assert sink.requests(_marker(kube, "never")) == []
     assert wait_phase(kube, accepted(runtime, kube, "orphaned"), "Succeeded")
+
+
+def test_outbound_calls_into_link_local_networks_are_refused(kube: Kube,
+                                                             runtime: RuntimeProcess) -> None:
+    """Where clouds serve node credentials: a tenant's workflow may not call it."""
+    deploy(kube, "metadata", chain(webhook(), http_call(
+        "steal", "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        method="GET")))
+    status = wait_phase(kube, accepted(runtime, kube, "metadata"), "Failed")
+    assert steps(status)["steal"]["error"]["code"] == "DestinationNotAllowed"
+
+
+def test_a_replay_token_longer_than_the_status_field_is_recorded_by_hash(
+        kube: Kube, runtime: RuntimeProcess, sink: Sink) -> None:
+    deploy(kube, "long-token", chain(webhook(), http_call("out", sink.url + "/ok")))
+    source = accepted(runtime, kube, "long-token")
+    wait_phase(kube, source, "Succeeded")
+    token = "t" * 5000
+    kube.patch("WorkflowRun", source, {"metadata": {"annotations": {
+        "flowplane.dev/replay": token}}})
+    last = wait_for(lambda: run_status(kube, source).get("lastReplay"), 20, "replay recorded")
+    assert last["result"] == "Started" and last["token"].startswith("sha256:")
+    wait_phase(kube, last["run"], "Succeeded")
+    assert len(runs_of(kube, "long-token")) == 2

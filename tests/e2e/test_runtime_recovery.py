@@ -32,9 +32,14 @@ Replica = Callable[[str], RuntimeProcess]
 
 
 @pytest.fixture
-def replicas(running_operator: OperatorProcess, sink: Sink, kubeconfig: str, namespace: str,
-             tmp_path: Path) -> Iterator[Replica]:
-    """Start runtime replicas that serve only this test's namespace."""
+def replicas(running_operator: OperatorProcess, runtime: RuntimeProcess, sink: Sink,
+             kubeconfig: str, namespace: str, tmp_path: Path) -> Iterator[Replica]:
+    """Start runtime replicas that serve only this test's namespace.
+
+    The session's replica serves every namespace, so it is stopped: the test's replicas
+    are then the only ones that can take a run over (it is started again when needed).
+    """
+    runtime.stop()
     started: list[RuntimeProcess] = []
 
     def start(executor_id: str) -> RuntimeProcess:

@@ -15,7 +15,7 @@ from typing import Any
 
 from flowplane.cli.status import Outcome, condition, is_archived, is_paused, live_version, name_of
 from flowplane.cli.table import age, clean, format_table, human_duration, parse_time
-from flowplane.model.run import FINISHED_PHASES, ReplayResult, RunPhase
+from flowplane.model.run import FINISHED_PHASES, ReplayResult, RunPhase, token_record
 
 RUN_HEADERS = ("NAME", "VERSION", "TRIGGER", "PHASE", "STARTED", "DURATION", "ERROR", "AGE")
 STEP_HEADERS = ("NODE", "PHASE", "DURATION", "DETAIL")
@@ -284,7 +284,7 @@ def run_outcome(run: Mapping[str, Any]) -> Outcome | None:
 def replay_outcome(run: Mapping[str, Any], token: str) -> Outcome | None:
     """How the replay asked for with `token` went; None until the runtime records it."""
     last = _mapping(_status(run).get("lastReplay"))
-    if last.get("token") != token:
+    if last.get("token") != token_record(token):
         return None
     if last.get("result") == ReplayResult.STARTED:
         return Outcome(True, ReplayResult.STARTED, clean(_text(last.get("run")), 253))

@@ -20,6 +20,17 @@ RUN_PLURAL = "workflowruns"
 ANN_REPLAY = f"{GROUP}/replay"
 """Annotation on a finished run: `<token>` asks for a replay of its event (once per token)."""
 LABEL_TRIGGER = f"{GROUP}/trigger"
+MAX_TOKEN_CHARS = 253
+
+
+def token_record(token: str) -> str:
+    """How a replay token is recorded in status.lastReplay.token: as given, or its sha256
+    when longer than the field allows (an annotation value may be up to 256 KiB)."""
+    if len(token) <= MAX_TOKEN_CHARS:
+        return token
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 _FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 
@@ -123,7 +134,7 @@ class ReplayResult(StrEnum):
 
 
 class LastReplay(_Model):
-    token: str = Field(max_length=253)
+    token: str = Field(max_length=MAX_TOKEN_CHARS)
     result: ReplayResult
     run: str | None = Field(default=None, max_length=253)
     reason: str = Field(default="", max_length=128)

@@ -26,8 +26,10 @@ from flowplane.model.run import (
     RUN_PLURAL,
     RunPhase,
     TriggerKind,
+    token_record,
 )
 from flowplane.runtime import metrics, routing, safety
+from flowplane.runtime.actions import DestinationGuard, GuardedResolver
 from flowplane.runtime.connectors import load_connectors
 from flowplane.runtime.executor import PlanGraph, plan_graph
 from flowplane.runtime.informer import Informer, Key, Obj
@@ -82,6 +84,8 @@ class Runtime:
         self.namespaces = Informer(api, [core_path("namespaces")], what="namespaces")
         self.informers = (self.services, self.plans, self.runs, self.workflows, self.namespaces)
         self.window = safety.RateWindow()
+        self.guard = DestinationGuard(settings.http_deny_cidrs)
+        self._backoff: dict[Key, tuple[int, float]] = {}
         self._plan_cache: dict[tuple[str, str, str], PlanGraph] = {}
         self._running: dict[Key, asyncio.Task[None]] = {}
         self._handles: dict[Key, Any] = {}
@@ -97,7 +101,7 @@ class Runtime:
             load_plan=self.load_plan, connectors=load_connectors(settings.connectors),
             session=self.session, ai=settings.ai, action_timeout=settings.action_timeout,
             action_retries=settings.action_retries, retry_backoff=settings.retry_backoff,
-            max_loop_items=settings.max_loop_items)
+            max_loop_items=settings.max_loop_items, guard=self.guard)
         self._resumes: dict[tuple[str, str], tuple[str, float]] = {}
         self.runs.on_change(self._on_run)
         self.workflows.on_change(self._on_workflow)
@@ -105,8 +109,10 @@ class Runtime:
     # ------------------------------------------------------------------ lifecycle
 
     def session(self) -> aiohttp.ClientSession:
+        """Outbound calls of actions and connectors, resolved through the destination guard."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=GuardedResolver(self.guard)))
         return self._session
 
     @property
@@ -255,6 +261,9 @@ class Runtime:
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if self.stopping or key in self._running:
             return
+        failures, not_before = self._backoff.get(key, (0, 0.0))
+        if failures and time.monotonic() < not_before:
+            return
         self._running[key] = asyncio.create_task(self._execute(key, obj), name=f"run {key}")
 
     async def _execute(self, key: Key, obj: Obj) -> None:
@@ -267,6 +276,7 @@ class Runtime:
                 metrics.RUNS_TAKEN_OVER.inc()
             self._handles[key] = handle
             phase = await self.worker.execute(handle)
+            self._backoff.pop(key, None)
             if phase is not None:
                 metrics.RUNS_FINISHED.labels(phase.value).inc()
                 await self._after_finish(key[0], handle.spec.workflowRef.name, handle.name,
@@ -274,7 +284,11 @@ class Runtime:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("run %s/%s: executor error (another pass resumes it)", *key)
+            failures = self._backoff.get(key, (0, 0.0))[0] + 1
+            delay = min(60.0, 0.5 * 2**failures)
+            self._backoff[key] = (failures, time.monotonic() + delay)
+            log.exception("run %s/%s: executor error #%d; retrying in %.0fs", *key, failures,
+                          delay)
         finally:
             self._running.pop(key, None)
             self._handles.pop(key, None)
@@ -284,6 +298,7 @@ class Runtime:
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if kind == "DELETED":
             self._unclaimed_since.pop(key, None)
+            self._backoff.pop(key, None)
             return
         workflow = ((obj.get("spec") or {}).get("workflowRef") or {}).get("name")
         if workflow:
@@ -292,7 +307,7 @@ class Runtime:
         token = (meta.get("annotations") or {}).get(ANN_REPLAY)
         status = _status(obj)
         if token and status.get("phase") in FINISHED_PHASES \
-                and (status.get("lastReplay") or {}).get("token") != token:
+                and (status.get("lastReplay") or {}).get("token") != token_record(str(token)):
             marker = (key[0], key[1], str(token))
             if marker not in self._replaying:
                 self._replaying.add(marker)
@@ -382,7 +397,7 @@ class Runtime:
         workflow = str((spec.get("workflowRef") or {}).get("name") or "")
         pin = self.pin_of(namespace, workflow)
         paused = self.paused_reason(namespace, workflow)
-        record: dict[str, Any] = {"token": token, "time": now_rfc3339()}
+        record: dict[str, Any] = {"token": token_record(token), "time": now_rfc3339()}
         if paused or pin is None:
             record.update(result="Rejected", reason="SafetyPaused" if paused else "NotLive",
                           message=(f"{workflow} is paused by a safety check ({paused}); resume "

@@ -7,7 +7,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from flowplane.runtime.actions import AISettings
+from flowplane.runtime.actions import DEFAULT_DENIED_NETWORKS, AISettings, DestinationGuard
 from flowplane.runtime.connectors import ConnectorSettings
 
 
@@ -30,6 +30,7 @@ class RuntimeSettings:
     ai: AISettings = field(default_factory=AISettings)
     connectors: ConnectorSettings = field(default_factory=ConnectorSettings)
     log_format: str = "plain"
+    http_deny_cidrs: tuple[str, ...] = DEFAULT_DENIED_NETWORKS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an OpenAI-compatible endpoint, e.g. https://host/v1")
     p.add_argument("--ai-api-key", default=env("FLOWPLANE_AI_API_KEY", ""))
     p.add_argument("--ai-model", default=env("FLOWPLANE_AI_MODEL", "gpt-4o-mini"))
+    p.add_argument("--http-deny-cidrs",
+                   default=env("FLOWPLANE_HTTP_DENY_CIDRS", ",".join(DEFAULT_DENIED_NETWORKS)),
+                   help="comma-separated networks action and connector calls may not reach "
+                        "(default: link-local, where clouds serve node credentials)")
     p.add_argument("--log-format", choices=("plain", "json"),
                    default=env("FLOWPLANE_LOG_FORMAT", "plain"))
     return p
@@ -83,6 +88,13 @@ def parse_settings(argv: list[str] | None = None) -> RuntimeSettings:
                  "lease_seconds", "max_loop_items"):
         if getattr(a, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    deny = tuple(c.strip() for c in a.http_deny_cidrs.split(",") if c.strip())
+    try:
+        DestinationGuard(deny)
+    except ValueError as exc:
+        parser.error(f"--http-deny-cidrs: {exc}")
+    if len(a.executor_id) > 253:
+        parser.error("--executor-id must be at most 253 characters")
     namespaces = a.namespaces if a.namespaces is not None else [
         n.strip() for n in (os.environ.get("FLOWPLANE_NAMESPACES") or "").split(",") if n.strip()]
     return RuntimeSettings(
@@ -97,5 +109,5 @@ def parse_settings(argv: list[str] | None = None) -> RuntimeSettings:
         connectors=ConnectorSettings(
             values={"slack": {"base_url": a.slack_base_url, "token": a.slack_token}},
             timeout_seconds=a.action_timeout),
-        log_format=a.log_format,
+        log_format=a.log_format, http_deny_cidrs=deny,
     )

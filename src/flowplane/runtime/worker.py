@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
 from flowplane.compiler.durations import parse_duration
 from flowplane.model.run import (
@@ -44,7 +45,11 @@ from flowplane.runtime.pinning import now_precise, now_rfc3339
 
 log = logging.getLogger(__name__)
 NO_RETRY_CODES = frozenset({actions.APP_NOT_AVAILABLE, actions.INVALID_INPUT,
+                            actions.DESTINATION_DENIED,
                             actions.AI_NOT_CONFIGURED, "TemplateError", "AppNotConfigured"})
+
+
+INVALID_RUN = "InvalidRun"
 
 
 class ClaimLost(Exception):
@@ -151,7 +156,7 @@ class Worker:
                  load_plan: PlanLoader, connectors: Mapping[str, Connector],
                  session: Callable[[], aiohttp.ClientSession], ai: actions.AISettings,
                  action_timeout: float, action_retries: int, retry_backoff: float,
-                 max_loop_items: int) -> None:
+                 max_loop_items: int, guard: actions.DestinationGuard | None = None) -> None:
         self.api = api
         self.executor_id = executor_id
         self.lease_seconds = lease_seconds
@@ -163,12 +168,17 @@ class Worker:
         self.action_retries = action_retries
         self.retry_backoff = retry_backoff
         self.max_loop_items = max_loop_items
+        self.guard = guard
 
     # ------------------------------------------------------------------ claiming
 
     async def claim(self, obj: Mapping[str, Any]) -> RunHandle | None:
         """Take the run if it is unfinished and unclaimed (or its claim went stale)."""
-        handle = RunHandle(self.api, obj, self.executor_id, self.lease_seconds)
+        try:
+            handle = RunHandle(self.api, obj, self.executor_id, self.lease_seconds)
+        except ValidationError as exc:
+            await self._fail_unreadable(obj, exc)
+            return None
         status = handle.status
         if status.phase in FINISHED_PHASES:
             return None
@@ -189,6 +199,25 @@ class Worker:
             log.info("took over run %s/%s from %s (heartbeat %s)", handle.namespace,
                      handle.name, status.executor.id, status.executor.heartbeatAt)
         return handle
+
+    async def _fail_unreadable(self, obj: Mapping[str, Any], exc: ValidationError) -> None:
+        """A run made by hand that the runtime cannot read fails once, with the reason."""
+        meta = obj.get("metadata") or {}
+        if ((obj.get("status") or {}).get("phase")) in FINISHED_PHASES:
+            return
+        now = now_precise()
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        try:
+            await self.api.merge_patch(
+                custom_path(RUN_PLURAL, str(meta.get("namespace")), str(meta.get("name")),
+                            "status"),
+                {"metadata": {"resourceVersion": meta.get("resourceVersion")},
+                 "status": {"phase": RunPhase.FAILED.value, "finishedAt": now,
+                            "error": {"code": INVALID_RUN, "message": detail[:4096]},
+                            "conditions": [succeeded_condition("False", INVALID_RUN,
+                                                               detail, now)]}})
+        except ApiError as api_exc:
+            log.info("could not fail unreadable run %s: %s", meta.get("name"), api_exc)
 
     async def release(self, handle: RunHandle) -> None:
         """On shutdown: age our claim so another replica resumes the run at once."""
@@ -319,7 +348,7 @@ class Worker:
                 return inputs
             return await self._with_retries(lambda: actions.run_action(
                 str(raw.get("app") or ""), str(raw.get("operation") or ""), inputs,
-                self.connectors, self.session(), self.action_timeout))
+                self.connectors, self.session(), self.action_timeout, self.guard))
         if kind == "branch":
             return executor.evaluate_branch(plan, node, scope)
         if kind == "transform":
