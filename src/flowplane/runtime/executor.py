@@ -100,6 +100,8 @@ def plan_graph(name: str, data: Any) -> PlanGraph | None:
     triggers = [n for n in order if nodes[n].get("role") == "trigger"]
     trigger = triggers[0] if triggers else (order[0] if order else "")
     position = {n: i for i, n in enumerate(order)}
+    if any(position[src] >= position[dst] for dst, ins in incoming.items() for src, _ in ins):
+        return None  # an order that does not follow the edges was not made by the compiler
     full_body: dict[str, set[str]] = {}
     for node_id in order:
         if nodes[node_id].get("type") == "loop" and nodes[node_id].get("role") == "system":
@@ -107,15 +109,47 @@ def plan_graph(name: str, data: Any) -> PlanGraph | None:
             done = _reach([to for to, p in outgoing[node_id] if p == "done"], outgoing)
             full_body[node_id] = body - done - {node_id}
     inner = set().union(*full_body.values()) if full_body else set()
+    # A loop runs its body inside its own step, so it must wait for every input its body
+    # takes from outside the loop: `after[loop]` adds those inputs as loop dependencies.
+    after: dict[str, set[str]] = {}
+    for loop_id, members in full_body.items():
+        outside = {src for m in members for src, _ in incoming[m]} - members - {loop_id}
+        after[loop_id] = outside
     bodies: dict[str, tuple[str, ...]] = {}
     for loop_id, members in full_body.items():
         nested = set().union(*(full_body[m] for m in members if m in full_body))
-        bodies[loop_id] = tuple(sorted(members - nested, key=position.__getitem__))
+        bodies[loop_id] = _ordered(members - nested, incoming, after, position)
     return PlanGraph(
         name=name, hash=plan_hash, nodes=nodes, order=order,
         incoming={n: tuple(v) for n, v in incoming.items()}, trigger=trigger,
-        bodies=bodies, top=tuple(n for n in order if n not in inner),
+        bodies=bodies, top=_ordered(set(order) - inner, incoming, after, position),
     )
+
+
+def _ordered(members: set[str], incoming: Mapping[str, list[tuple[str, str | None]]],
+             after: Mapping[str, set[str]], position: Mapping[str, int]) -> tuple[str, ...]:
+    """`members` in plan order, except that a loop moves after its body's outside inputs.
+
+    An outside input of a body may itself sit inside another scope (a body member of an
+    enclosing loop, or a node only reachable through a loop); it is then represented by
+    the member of `members` that runs it, found by walking the dependency's position.
+    """
+    pending = sorted(members, key=position.__getitem__)
+    done: list[str] = []
+    placed: set[str] = set()
+    while pending:
+        for node in pending:
+            needs = {src for src, _ in incoming.get(node, ()) if src in members}
+            needs |= {src for src in after.get(node, ()) if src in members}
+            if needs <= placed:
+                done.append(node)
+                placed.add(node)
+                pending.remove(node)
+                break
+        else:  # cannot happen for a compiled (acyclic) plan; keep plan order then
+            done.extend(pending)
+            break
+    return tuple(done)
 
 
 # ------------------------------------------------------------------ edges and the next move
@@ -289,16 +323,28 @@ def render_inputs(plan: PlanGraph, node_id: str, key: str,
 # ------------------------------------------------------------------ bounded outputs
 
 
+ALWAYS_RECORDED = 256
+"""Outputs this small are recorded whatever the run's budget, so a branch's result or a
+tiny status is never lost to truncation (the run may pass its budget by this much)."""
+
+
 def json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    """Bytes of `value` as JSON; never raises (an unserialisable value counts as huge)."""
+    try:
+        return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    except (ValueError, TypeError, RecursionError, OverflowError):
+        return 2**62
 
 
 def cap_output(output: Any, run_budget: int, limit: int = STEP_OUTPUT_LIMIT) -> tuple[Any, bool]:
     """The output as recorded (a preview past the step or run budget) and whether it was cut."""
     size = json_size(output)
-    if size <= min(limit, run_budget):
+    if size <= ALWAYS_RECORDED or size <= min(limit, run_budget):
         return output, False
-    text = json.dumps(output, default=str)
+    try:
+        text = json.dumps(output, default=str)[:PREVIEW_CHARS]
+    except (ValueError, TypeError, RecursionError, OverflowError):
+        text = repr(output)[:PREVIEW_CHARS]
     return {"preview": text[: max(0, min(PREVIEW_CHARS, run_budget))], "bytes": size}, True
 
 

@@ -7,6 +7,8 @@ moment the event is accepted, never to what a Workflow's status says.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import secrets
 import string
 from collections.abc import Mapping
@@ -31,6 +33,8 @@ from flowplane.model.run import LABEL_TRIGGER, TriggerKind
 TRIGGER_SUFFIX = "-trigger"
 MAX_VERSION = 2**53
 _NAME_ALPHABET = string.ascii_lowercase + string.digits
+_DECIMAL = re.compile(r"[0-9]{1,16}")
+"""ASCII digits only: str.isdigit() also takes "³" and "١٢", which int() refuses or reads."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ def pin_from_service(service_name: str, annotations: Mapping[str, str] | None) -
     raw_version = str(ann.get(ANN_ACTIVE_VERSION) or "")
     plan = ann.get(ANN_PLAN)
     plan_hash = ann.get(ANN_PLAN_HASH)
-    if workflow is None or not raw_version.isdigit() or not plan or not plan_hash:
+    if workflow is None or not _DECIMAL.fullmatch(raw_version) or not plan or not plan_hash:
         return None
     version = int(raw_version)
     if not 1 <= version <= MAX_VERSION:
@@ -87,10 +91,8 @@ def schedule_run_name(workflow: str, tick: datetime) -> str:
 
 def replay_run_name(source_run: str, token: str) -> str:
     """One name per (source run, token): a replay is created once however often it is asked."""
-    import hashlib
-
     digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{source_run[:230]}-replay-{digest}"
+    return f"{source_run[:230].rstrip('.-')}-replay-{digest}"
 
 
 def run_body(

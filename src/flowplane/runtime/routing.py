@@ -7,6 +7,7 @@ come after, in the server, because they need state and I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,20 +45,22 @@ class Accept:
     plan: PlanGraph
 
 
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_PORT = re.compile(r":[0-9]{1,5}$")
+
+
 def parse_host(host: str | None) -> tuple[str, str] | None:
-    """(service, namespace) from `svc.ns`, `svc.ns.svc` or `svc.ns.svc.cluster.local[:port]`."""
+    """(service, namespace) from `svc.ns`, `svc.ns.svc` or `svc.ns.svc.cluster.local`, each
+    with an optional numeric port and trailing dot; anything else is None."""
     if not host:
         return None
-    name = host.strip().lower().rstrip(".")
-    if name.startswith("["):
-        return None
-    name = name.rsplit(":", 1)[0] if ":" in name else name
+    name = _PORT.sub("", host.strip().lower()).rstrip(".")
     for suffix in CLUSTER_SUFFIXES:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break
     parts = name.split(".")
-    if len(parts) != 2 or not all(parts):
+    if len(parts) != 2 or not all(_LABEL.fullmatch(p) for p in parts):
         return None
     return parts[0], parts[1]
 

@@ -8,6 +8,7 @@ Consecutive failures: the newest finished runs of the workflow, all Failed.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,9 +19,13 @@ RUN_RATE_EXCEEDED = "RunRateExceeded"
 CONSECUTIVE_FAILURES = "ConsecutiveFailures"
 
 
+_DECIMAL = re.compile(r"[0-9]{1,9}")
+
+
 def rate_limit_for(default: int, namespace_annotations: Mapping[str, str] | None) -> int:
-    raw = (namespace_annotations or {}).get(ANN_MAX_RUNS, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) >= 1 else default
+    """The tenant's limit from its Namespace annotation; anything unreadable keeps the default."""
+    raw = str((namespace_annotations or {}).get(ANN_MAX_RUNS, "")).strip()
+    return int(raw) if _DECIMAL.fullmatch(raw) and int(raw) >= 1 else default
 
 
 @dataclass
@@ -29,22 +34,23 @@ class RateWindow:
 
     window: float = WINDOW_SECONDS
     _times: dict[tuple[str, str], deque[tuple[float, str]]] = field(default_factory=dict)
-    _seen: set[str] = field(default_factory=set)
+    _seen: set[tuple[tuple[str, str], str]] = field(default_factory=set)
+    """(workflow key, run name): run names are unique per namespace, not across them."""
 
     def _trim(self, key: tuple[str, str], now: float, since: float) -> deque[tuple[float, str]]:
         times = self._times.setdefault(key, deque())
         floor = max(now - self.window, since)
         while times and times[0][0] < floor:
-            self._seen.discard(times.popleft()[1])
+            self._seen.discard((key, times.popleft()[1]))
         return times
 
     def count(self, key: tuple[str, str], now: float, since: float = 0.0) -> int:
         return sum(1 for t, _ in self._trim(key, now, since) if t >= since)
 
     def record(self, key: tuple[str, str], run: str, at: float) -> None:
-        if run in self._seen:
+        if (key, run) in self._seen:
             return
-        self._seen.add(run)
+        self._seen.add((key, run))
         times = self._times.setdefault(key, deque())
         times.append((at, run))
         if len(times) > 1 and times[-2][0] > at:  # seen late from another replica
