@@ -22,6 +22,9 @@ if [[ -z "${KUBECONFIG:-}" ]]; then
 fi
 
 "$KUBECTL" apply -f crds/ >/dev/null
+# The admission policy that refuses to delete the live version, as `kubectl apply -k
+# manifests/` installs it in a cluster.
+"$KUBECTL" apply -k manifests/admission >/dev/null
 "$KUBECTL" wait --for condition=Established --timeout=60s \
   crd/workflows.flowplane.dev crd/workflowversions.flowplane.dev \
   crd/workflowruns.flowplane.dev >/dev/null

@@ -13,9 +13,15 @@ from flowplane.runtime.app import Runtime
 from flowplane.runtime.pinning import now_rfc3339, pin_from_service
 
 
+def _answer(body: Any, status: int, headers: Any = None) -> web.Response:
+    """JSON ending in a newline, so `curl` in a terminal prints each answer on its own line."""
+    return web.json_response(body, status=status, headers=headers,
+                             dumps=lambda obj: json.dumps(obj) + "\n")
+
+
 def _refuse(refusal: routing.Refusal) -> web.Response:
     metrics.EVENTS_REFUSED.labels(refusal.error).inc()
-    return web.json_response(refusal.body(), status=refusal.status, headers=refusal.headers)
+    return _answer(refusal.body(), refusal.status, refusal.headers)
 
 
 def _body(raw: bytes, content_type: str) -> tuple[Any, bool]:
@@ -70,9 +76,8 @@ def event_app(runtime: Runtime) -> web.Application:
         result = await runtime.accept(namespace, decision.pin, event, TriggerKind.WEBHOOK)
         if isinstance(result, routing.Refusal):
             return _refuse(result)
-        return web.json_response({"run": result, "namespace": namespace,
-                                  "workflow": decision.pin.workflow,
-                                  "version": decision.pin.version}, status=202)
+        return _answer({"run": result, "namespace": namespace,
+                        "workflow": decision.pin.workflow, "version": decision.pin.version}, 202)
 
     app = web.Application(client_max_size=limit + 1)
     app.router.add_route("*", "/{tail:.*}", handle)
