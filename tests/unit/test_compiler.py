@@ -414,6 +414,13 @@ CASES: list[Case] = [
         "notify",
         "graph.nodes[2].inputs.text",
     ),
+    (
+        "InvalidTemplate",
+        _with(lambda g: g["nodes"][2]["inputs"].update(text="New: {{ {{ }} }}")),
+        _DEFAULT,
+        "notify",
+        "graph.nodes[2].inputs.text",
+    ),
     ("TooManyNodes", seed(), PlanLimits(max_nodes=2), None, "graph.nodes"),
     (
         "TriggerTypeNotAllowed",
@@ -944,4 +951,5 @@ def test_hostile_template_strings_are_linear(text: str) -> None:
     result = compile_graph(raw)
     assert time.perf_counter() - start < 1.0
     assert result.graph_hash is not None
-    assert {e.code for e in result.errors} <= {"InvalidTemplateReference", "PlanTooLarge"}
+    assert {e.code for e in result.errors} <= {"InvalidTemplateReference", "InvalidTemplate",
+                                                "PlanTooLarge"}

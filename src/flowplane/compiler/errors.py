@@ -27,6 +27,7 @@ MISSING_CONFIG = "MissingConfig"
 INVALID_CRON = "InvalidCron"
 INVALID_DURATION = "InvalidDuration"
 INVALID_TEMPLATE_REFERENCE = "InvalidTemplateReference"
+INVALID_TEMPLATE = "InvalidTemplate"
 # Plan limits (operator settings / tenant plan), not graph rules.
 TOO_MANY_NODES = "TooManyNodes"
 TRIGGER_TYPE_NOT_ALLOWED = "TriggerTypeNotAllowed"
@@ -57,6 +58,7 @@ GRAPH_RULE_CODES: frozenset[str] = frozenset(
         INVALID_CRON,
         INVALID_DURATION,
         INVALID_TEMPLATE_REFERENCE,
+        INVALID_TEMPLATE,
     }
 )
 

@@ -25,7 +25,7 @@ from flowplane.compiler.graphalgo import (
     strongly_connected_components,
     topological_order,
 )
-from flowplane.compiler.templates import TemplateRef, find_references
+from flowplane.compiler.templates import TemplateRef, find_references, template_problems
 from flowplane.model.graph import (
     NODE_ID_PATTERN,
     OUT_PORTS,
@@ -351,13 +351,20 @@ def check_rules(parsed: Parsed) -> RuleOutcome:
                     )
                 )
 
-    # -- template references: only to ancestors
+    # -- templates: each parses as one expression, and references only ancestors
     refs: list[tuple[int, TemplateRef]] = []
     targets: set[int] = set()
     for pos, api_node in enumerate(api_nodes):
         for field in ("config", "inputs"):
             value = api_node.get(field)
             if value:
+                for location, body, why in template_problems(value, (field,)):
+                    suffix = join_path("", location)
+                    errors.append(error(
+                        E.INVALID_TEMPLATE,
+                        f'{suffix.lstrip(".")} of "{nodes[pos].id}": the template '
+                        f"{_show('{{' + body + '}}')} does not parse: {why}",
+                        node=nodes[pos].id, path=node_path(pos) + suffix))
                 for ref in find_references(value, (field,)):
                     refs.append((pos, ref))
                     if ref.node_id in index_of and ref.node_id != nodes[pos].id:

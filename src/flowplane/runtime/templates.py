@@ -25,12 +25,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import ChainableUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from flowplane.compiler.templates import split_template
 
 MAX_TEXT = 1024 * 1024
 """Characters a rendered string (or a `*`-repeated string/list) may have."""
@@ -211,47 +213,12 @@ def _expression(body: str) -> Any:
     return _ENV.compile_expression(body, undefined_to_none=False)
 
 
-def _close(text: str, start: int) -> int:
-    """Index of the `}}` closing an expression that starts at `start`, outside quotes."""
-    quote = ""
-    i = start
-    while i < len(text) - 1:
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "}" and text[i + 1] == "}":
-            return i
-        i += 1
-    return -1
-
-
-def _parts(text: str) -> Iterator[tuple[str, str | None]]:
-    """(literal text, expression body or None) pairs, left to right; linear on any input.
-
-    `{{` opens, the next `}}` outside a quoted string closes; an unclosed `{{` is text.
-    """
-    pos = 0
-    while True:
-        start = text.find("{{", pos)
-        end = _close(text, start + 2) if start >= 0 else -1
-        if start < 0 or end < 0:
-            yield text[pos:], None
-            return
-        yield text[pos:start], text[start + 2: end]
-        pos = end + 2
-
-
 def _single_template(text: str) -> str | None:
     """The body when `text` is exactly one `{{ ... }}` (surrounding spaces allowed)."""
     stripped = text.strip()
     if not (stripped.startswith("{{") and stripped.endswith("}}")):
         return None
-    parts = list(_parts(stripped))
+    parts = list(split_template(stripped))
     if len(parts) != 2 or parts[0] != ("", parts[0][1]) or parts[1] != ("", None):
         return None
     return parts[0][1]
@@ -313,7 +280,7 @@ def render_text(text: str, context: Mapping[str, Any]) -> Any:
             return _evaluate(body, context)
         pieces: list[str] = []
         size = 0
-        for literal, expr in _parts(text):
+        for literal, expr in split_template(text):
             pieces.append(literal)
             if expr is not None:
                 pieces.append(_as_text(_evaluate(expr, context)))
