@@ -1,5 +1,5 @@
 """`kubectl flowplane` (console script `kubectl-flowplane`): publish, roll back, inspect,
-start and replay runs.
+start and replay runs; `lint` checks YAML files offline (flowplane.cli.lint).
 
 Exit codes: 0 done, 1 the operation failed or was rejected (unknown workflow, version or
 run, blocked by a safety pause or an archive, a publish or replay rejected, nothing live
@@ -19,7 +19,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from flowplane.cli import graphdiff, render, runs, status, table
+from flowplane.cli import graphdiff, lint, render, runs, status, table
 from flowplane.cli.api import Api, Obj
 from flowplane.cli.status import OperationError, Outcome
 from flowplane.model.resources import ANN_RESUME, ANN_REVERT
@@ -545,11 +545,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("logs", "show a run and its steps: phase, duration, output or error", cmd_logs)
     p.add_argument("run", metavar="RUN", help="WorkflowRun name")
+
+    # Offline: no API connection (main() runs it before connecting); also `flowplane-lint`.
+    lint_help = "check Workflow/WorkflowVersion YAML files offline with the operator's compiler"
+    p = sub.add_parser("lint", parents=flags, help=lint_help, description=lint_help,
+                       epilog="Exit codes: 0 no errors (warnings allowed); 1 errors found; "
+                              "2 wrong usage.")
+    lint.add_arguments(p, namespace_flag=False)
+    p.set_defaults(func=None, offline=lint.run, usage_error=p.error)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "offline", None) is not None:
+        offline: int = args.offline(args, args.usage_error)
+        return offline
     if getattr(args, "data_file", None) is not None:
         # Read after parsing, so conflicting flags are reported before the file is read.
         try:
