@@ -87,3 +87,18 @@ def test_format_table_aligns_columns_like_kubectl() -> None:
     assert all(line[start:].startswith(("NAME", "wf-v")) for line in lines)
     assert lines[0].index("PHASE") == lines[1].index("Draft") == lines[2].index("Active")
     assert all(line == line.rstrip() for line in lines)
+
+
+def test_only_the_live_object_is_marked_when_two_share_a_number() -> None:
+    """A duplicate v2 (reported DuplicateVersion by the operator) is not live."""
+    from datetime import UTC, datetime
+
+    from flowplane.cli.table import version_rows
+
+    def v(name: str, number: int, phase: str) -> dict[str, object]:
+        return {"metadata": {"name": name, "creationTimestamp": "2026-12-02T10:00:00Z"},
+                "spec": {"version": number}, "status": {"phase": phase}}
+
+    rows = version_rows([v("wf-v2", 2, "Active"), v("wf-v2-copy", 2, "Draft")], 2,
+                        datetime(2026, 12, 2, 10, 1, tzinfo=UTC), live_name="wf-v2")
+    assert [(r[1], r[4]) for r in rows] == [("wf-v2", "*"), ("wf-v2-copy", "")]

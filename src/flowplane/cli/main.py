@@ -104,7 +104,9 @@ def cmd_versions(api: Api, args: argparse.Namespace) -> int:
         print(f"No versions found for workflow {args.workflow} in namespace {api.namespace}.",
               file=sys.stderr)
         return 0
-    rows = table.version_rows(versions, status.live_version(wf), datetime.now(UTC))
+    live_name = (wf.get("status") or {}).get("activeVersionName")
+    rows = table.version_rows(versions, status.live_version(wf), datetime.now(UTC),
+                              live_name if isinstance(live_name, str) else None)
     _out(table.format_table(table.VERSION_HEADERS, rows))
     return 0
 

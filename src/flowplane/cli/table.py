@@ -90,9 +90,14 @@ def version_number(obj: Mapping[str, Any]) -> int | None:
 
 
 def version_rows(
-    versions: Sequence[Mapping[str, Any]], live: int | None, now: datetime
+    versions: Sequence[Mapping[str, Any]], live: int | None, now: datetime,
+    live_name: str | None = None,
 ) -> list[tuple[str, ...]]:
-    """One row per version, ordered by number (then name), for VERSION_HEADERS."""
+    """One row per version, ordered by number (then name), for VERSION_HEADERS.
+
+    LIVE marks one object: the workflow's `activeVersionName` when it has one, so of two
+    objects that carry the same number (a duplicate) only the live one is marked.
+    """
 
     def key(obj: Mapping[str, Any]) -> tuple[int, str]:
         number = version_number(obj)
@@ -111,7 +116,8 @@ def version_rows(
             str(meta.get("name", "")),
             str(status.get("phase") or "<pending>"),
             clean(str(spec.get("label") or ""), MAX_LABEL),
-            "*" if live is not None and number == live else "",
+            "*" if (str(meta.get("name", "")) == live_name if live_name
+                    else live is not None and number == live) else "",
             str(forked) if forked is not None else "",
             str(len(errors)) if isinstance(errors, list) else "?",
             age(meta.get("creationTimestamp"), now),
