@@ -76,18 +76,22 @@ class Api:
             raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
 
     # ---- reads
-    def workflow(self, name: str) -> Obj:
+    def _get(self, kind: str, plural: str, name: str) -> Obj:
+        """One flowplane object; errors say what was asked for, as kubectl's do."""
         try:
             result: Obj = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, WORKFLOW_PLURAL, name)
+                GROUP, VERSION, self.namespace, plural, name)
         except ApiException as exc:
             if exc.status == 404:
                 raise OperationError(
-                    f'workflow "{name}" not found in namespace "{self.namespace}"') from exc
-            raise OperationError(f"workflow {name}: {api_message(exc)}") from exc
+                    f'{kind} "{name}" not found in namespace "{self.namespace}"') from exc
+            raise OperationError(f"{kind} {name}: {api_message(exc)}") from exc
         except HTTPError as exc:
             raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
         return result
+
+    def workflow(self, name: str) -> Obj:
+        return self._get("workflow", WORKFLOW_PLURAL, name)
 
     def workflow_or_none(self, name: str) -> Obj | None:
         try:
@@ -108,17 +112,7 @@ class Api:
         return items
 
     def version(self, name: str) -> Obj:
-        try:
-            result: Obj = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, VERSION_PLURAL, name)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise OperationError(f'workflowversion "{name}" not found in namespace '
-                                     f'"{self.namespace}"') from exc
-            raise OperationError(f"workflowversion {name}: {api_message(exc)}") from exc
-        except HTTPError as exc:
-            raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
-        return result
+        return self._get("workflowversion", VERSION_PLURAL, name)
 
     def runs(self, workflow: str) -> list[Obj]:
         """The workflow's WorkflowRuns (label `flowplane.dev/workflow`), in any order."""
@@ -138,17 +132,7 @@ class Api:
                 return items
 
     def run(self, name: str) -> Obj:
-        try:
-            result: Obj = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, RUN_PLURAL, name)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise OperationError(f'workflowrun "{name}" not found in namespace '
-                                     f'"{self.namespace}"') from exc
-            raise OperationError(f"workflowrun {name}: {api_message(exc)}") from exc
-        except HTTPError as exc:
-            raise OperationError(f"cannot reach the API server at {self.server}: {exc}") from exc
-        return result
+        return self._get("workflowrun", RUN_PLURAL, name)
 
     def service_annotations(self, name: str) -> dict[str, str] | None:
         """The annotations of Service `name`, or None when there is no such Service."""

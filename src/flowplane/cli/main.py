@@ -67,32 +67,29 @@ def _workflow_and_versions(api: Api, name: str) -> tuple[Obj, list[Obj]]:
     return wf, versions
 
 
-def _wait(api: Api, name: str, check: Callable[[Obj], Outcome | None], timeout: float,
-          what: str) -> Outcome:
+def _poll(read: Callable[[str], Obj], describe: Callable[[Obj], str], name: str,
+          check: Callable[[Obj], Outcome | None], timeout: float, what: str) -> Outcome:
+    """Read `name` until `check` has an outcome; on timeout say where things stand."""
     deadline = time.monotonic() + timeout
     while True:
-        wf = api.workflow(name)
-        outcome = check(wf)
+        obj = read(name)
+        outcome = check(obj)
         if outcome is not None:
             return outcome
         if time.monotonic() >= deadline:
             raise OperationError(f"timed out after {timeout:g}s waiting for {what}; "
-                                 f"{status.describe_ready(wf)}")
+                                 f"{describe(obj)}")
         time.sleep(POLL_SECONDS)
+
+
+def _wait(api: Api, name: str, check: Callable[[Obj], Outcome | None], timeout: float,
+          what: str) -> Outcome:
+    return _poll(api.workflow, status.describe_ready, name, check, timeout, what)
 
 
 def _wait_run(api: Api, name: str, check: Callable[[Obj], Outcome | None], timeout: float,
               what: str) -> Outcome:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = api.run(name)
-        outcome = check(run)
-        if outcome is not None:
-            return outcome
-        if time.monotonic() >= deadline:
-            raise OperationError(f"timed out after {timeout:g}s waiting for {what}; "
-                                 f"{runs.describe_progress(run)}")
-        time.sleep(POLL_SECONDS)
+    return _poll(api.run, runs.describe_progress, name, check, timeout, what)
 
 
 # ------------------------------------------------------------------ commands
