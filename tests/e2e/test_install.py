@@ -157,6 +157,8 @@ def test_cluster_role_is_least_privilege(installed: list[dict[str, Any]]) -> Non
     assert grants[("flowplane.dev", "workflows/status")] == {"get", "patch", "update"}
     assert grants[("flowplane.dev", "workflows/finalizers")] == {"update"}
     assert grants[("", "configmaps")] == grants[("", "services")] == rw
+    # trigger Services' mirrored slices, and the runtime's own (read): no delete, no update
+    assert grants[("discovery.k8s.io", "endpointslices")] == SLICE_VERBS
     assert grants[("", "events")] == grants[("events.k8s.io", "events")] == {"create", "patch"}
     assert grants[("apiextensions.k8s.io", "customresourcedefinitions")] == {"list", "watch"}
     assert grants[("", "namespaces")] == {"list", "watch"}
@@ -274,6 +276,44 @@ def operator_as_account(session_operator: OperatorProcess, kubeconfig: str, name
         session_operator.start()
 
 
+SLICE_VERBS = {"get", "list", "watch", "create", "patch"}
+RUNTIME_SLICE = "flowplane-runtime-e2e"
+
+
+@contextmanager
+def runtime_slice(api_client: client.ApiClient, address: str) -> Iterator[None]:
+    """A hand-made EndpointSlice of the installed runtime Service (no kubelet runs here)."""
+    discovery: Any = client.DiscoveryV1Api(api_client)
+    discovery.create_namespaced_endpoint_slice(SYSTEM_NS, {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": RUNTIME_SLICE, "labels": {
+            "kubernetes.io/service-name": RUNTIME_SA,
+            "endpointslice.kubernetes.io/managed-by": "e2e.flowplane.dev"}},
+        "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}]})
+    try:
+        yield
+    finally:
+        discovery.delete_namespaced_endpoint_slice(RUNTIME_SLICE, SYSTEM_NS)
+
+
+def mirrored(kube: Kube, addresses: list[str]) -> None:
+    """The trigger Service's slice routes to exactly `addresses` (the operator wrote it)."""
+    discovery: Any = client.DiscoveryV1Api(kube.api)
+
+    def check() -> bool:
+        try:
+            body = discovery.read_namespaced_endpoint_slice(f"{WF}-trigger-runtime", kube.ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        got = [a for e in body.endpoints or [] for a in e.addresses]
+        return got == addresses and (
+            body.metadata.labels["kubernetes.io/service-name"] == f"{WF}-trigger")
+    wait_for(check, 30, f"the trigger's EndpointSlice with {addresses}")
+
+
 def live(kube: Kube, n: int) -> None:
     def check() -> bool:
         ready = kube.condition(WF, "Ready") or {}
@@ -334,6 +374,13 @@ def test_operator_works_with_only_the_cluster_role(
                    subresource="status")
         assert can(sa_api, "create", "events", namespace=ns)
         assert can(sa_api, "watch", "customresourcedefinitions", group="apiextensions.k8s.io")
+        for verb in SLICE_VERBS:
+            assert can(sa_api, verb, "endpointslices", group="discovery.k8s.io", namespace=ns)
+        assert can(sa_api, "watch", "endpointslices", group="discovery.k8s.io",
+                   namespace=SYSTEM_NS)
+        for verb in ("delete", "deletecollection", "update"):
+            assert not can(sa_api, verb, "endpointslices", group="discovery.k8s.io",
+                           namespace=ns), verb
         for verb, resource, namespace in [("get", "secrets", ns), ("list", "secrets", None),
                                           ("list", "pods", ns), ("list", "pods", None),
                                           ("delete", "namespaces", None),
@@ -350,8 +397,10 @@ def test_operator_works_with_only_the_cluster_role(
     finally:
         sa_api.close()
 
-    with operator_as_account(running_operator, path, kube.ns, tmp_path / "sa-op.log") as proc:
+    with runtime_slice(api_client, "10.0.0.10"), operator_as_account(
+            running_operator, path, kube.ns, tmp_path / "sa-op.log") as proc:
         scenario(kube)
+        mirrored(kube, ["10.0.0.10"])  # the runtime's endpoints, read and written as the account
         no_permission_errors(proc)
 
 
@@ -371,11 +420,19 @@ def test_namespaced_overlay_grants_only_its_namespaces(
         ("Role", "team-a", RUNTIME_SA), ("Role", "team-b", RUNTIME_SA),
         ("RoleBinding", "team-a", RUNTIME_SA), ("RoleBinding", "team-b", RUNTIME_SA),
         ("Role", SYSTEM_NS, f"{RUNTIME_SA}-leases"),
-        ("RoleBinding", SYSTEM_NS, f"{RUNTIME_SA}-leases")])
+        ("RoleBinding", SYSTEM_NS, f"{RUNTIME_SA}-leases"),
+        ("Role", SYSTEM_NS, f"{SA}-runtime-endpoints"),
+        ("RoleBinding", SYSTEM_NS, f"{SA}-runtime-endpoints")])
     rbac = [d for d in rbac if d["metadata"]["name"].startswith(SA)]  # the operator's
     cluster_read = named(rbac, "ClusterRole", f"{SA}-cluster-read")
     assert [(r["resources"], r["verbs"]) for r in cluster_read["rules"]] == [
         (["customresourcedefinitions"], ["list", "watch"]), (["namespaces"], ["list", "watch"])]
+    # in flowplane-system: only the runtime's EndpointSlices, read
+    endpoints_role = named(rbac, "Role", f"{SA}-runtime-endpoints")
+    assert endpoints_role["metadata"]["namespace"] == SYSTEM_NS
+    assert grants_of(endpoints_role) == {("discovery.k8s.io", "endpointslices"): {"list", "watch"}}
+    ns_role = next(d for d in rbac if key(d) == ("Role", "team-a", SA))
+    assert grants_of(ns_role)[("discovery.k8s.io", "endpointslices")] == SLICE_VERBS
     for binding in (d for d in rbac if d["kind"].endswith("Binding")):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SA,
                                         "namespace": SYSTEM_NS}]
@@ -387,9 +444,9 @@ def test_namespaced_overlay_grants_only_its_namespaces(
     # In force: the overlay's grants for this test's namespace instead of team-a, and no
     # cluster-wide binding.
     ns = kube.ns
-    mine = [d for d in rbac if d["metadata"].get("namespace") in (None, "team-a")]
+    mine = [d for d in rbac if d["metadata"].get("namespace") in (None, "team-a", SYSTEM_NS)]
     for doc in mine:
-        if doc["metadata"].get("namespace"):
+        if doc["metadata"].get("namespace") == "team-a":
             doc["metadata"]["namespace"] = ns
     removed = kubectl(kubeconfig, "delete", f"clusterrolebinding/{SA}")
     assert removed.returncode == 0, removed.stderr
@@ -398,27 +455,42 @@ def test_namespaced_overlay_grants_only_its_namespaces(
         assert applied.returncode == 0, applied.stderr
         assert sa_can(api_client, "list", "workflows", group="flowplane.dev", namespace=ns)
         assert sa_can(api_client, "list", "namespaces")
+        for verb in SLICE_VERBS:
+            assert sa_can(api_client, verb, "endpointslices", group="discovery.k8s.io",
+                          namespace=ns)
+        for verb in ("list", "watch"):
+            assert sa_can(api_client, verb, "endpointslices", group="discovery.k8s.io",
+                          namespace=SYSTEM_NS)
         for verb, resource, group, namespace in [
             ("list", "workflows", "flowplane.dev", "default"),
             ("list", "workflows", "flowplane.dev", None),
             ("list", "configmaps", "", None), ("get", "secrets", "", ns),
             ("list", "pods", "", ns), ("get", "namespaces", "", None),
+            ("list", "endpointslices", "discovery.k8s.io", None),
+            ("list", "endpointslices", "discovery.k8s.io", "default"),
+            ("delete", "endpointslices", "discovery.k8s.io", ns),
+            ("create", "endpointslices", "discovery.k8s.io", SYSTEM_NS),
+            ("patch", "endpointslices", "discovery.k8s.io", SYSTEM_NS),
+            ("list", "services", "", SYSTEM_NS), ("list", "workflows", "flowplane.dev", SYSTEM_NS),
         ]:
             assert not sa_can(api_client, verb, resource, group=group, namespace=namespace), (
                 verb, resource, namespace)
 
         path = sa_kubeconfig(api_client, kubeconfig, tmp_path / "sa.kubeconfig")
-        with operator_as_account(running_operator, path, ns, tmp_path / "sa-op.log") as proc:
+        with runtime_slice(api_client, "10.0.0.11"), operator_as_account(
+                running_operator, path, ns, tmp_path / "sa-op.log") as proc:
             for name in ("workflow.yaml", "v1.yaml", "v2.yaml"):
                 kube.create(sample(name))
             publish(kube, 1)
             live(kube, 1)
             publish(kube, 2)
             live(kube, 2)
+            mirrored(kube, ["10.0.0.11"])
             no_permission_errors(proc)
     finally:
         kubectl(kubeconfig, "delete", "--ignore-not-found", f"clusterrolebinding/{SA}-cluster-read",
-                f"clusterrole/{SA}-cluster-read")
+                f"clusterrole/{SA}-cluster-read", "-n", SYSTEM_NS,
+                f"rolebinding/{SA}-runtime-endpoints", f"role/{SA}-runtime-endpoints")
         restored = kubectl(kubeconfig, "apply", "-f", str(MANIFESTS / "rbac-clusterwide.yaml"))
         assert restored.returncode == 0, restored.stderr
 
@@ -726,8 +798,17 @@ def test_runtime_deployment_is_hardened(installed: list[dict[str, Any]],
     assert pdb.spec.min_available == 1
     assert pdb.spec.selector.match_labels.items() <= labels.items()
 
-    # the metrics Services: the runtime's selects the runtime's pods only, port 9090
+    # the runtime's Service (whose endpoints the trigger Services' slices mirror) selects
+    # the runtime's pods, port http (8080)
     core: Any = client.CoreV1Api(api_client)
+    rt_svc = core.read_namespaced_service(RUNTIME_SA, SYSTEM_NS)
+    assert rt_svc.spec.selector.items() <= labels.items()
+    assert [(p.name, p.port, p.target_port) for p in rt_svc.spec.ports] == [
+        ("http", 8080, "http")]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]}["http"] == 8080
+    operator_env = {e.name: e.value for e in operator.spec.template.spec.containers[0].env}
+    assert operator_env["FLOWPLANE_RUNTIME_SERVICE"] == f"{SYSTEM_NS}/{RUNTIME_SA}"
+    # the metrics Services: the runtime's selects the runtime's pods only, port 9090
     svc = core.read_namespaced_service(f"{RUNTIME_SA}-metrics", SYSTEM_NS)
     assert svc.spec.selector.items() <= labels.items()
     assert [(p.port, p.target_port) for p in svc.spec.ports] == [(9090, "metrics")]

@@ -84,6 +84,7 @@ class Snapshot:
     versions: list[dict[str, Any]]
     services: dict[str, Any]
     plans: dict[str, Any]
+    slices: dict[str, Any]
 
     @classmethod
     def take(cls, kube: Kube) -> Snapshot:
@@ -94,6 +95,9 @@ class Snapshot:
                       for s in kube.core.list_namespaced_service(kube.ns).items},
             plans={c.metadata.name: c for c in kube.core.list_namespaced_config_map(
                 kube.ns, label_selector="app.kubernetes.io/component=plan").items},
+            slices={e.metadata.name: e for e in client.DiscoveryV1Api(kube.api)
+                    .list_namespaced_endpoint_slice(kube.ns, label_selector=(
+                        "endpointslice.kubernetes.io/managed-by=operator.flowplane.dev")).items},
         )
 
     def versions_of(self, workflow: str) -> list[dict[str, Any]]:
@@ -143,6 +147,16 @@ class Snapshot:
                        f"status.activeVersion {status.get('activeVersion')}, Active {actives}")
         if (svc is None or bool(svc.spec.selector)) != (wanted is not None):
             out.append(f"{wf}: Service selector {svc and svc.spec.selector} with wanted {wanted}")
+        # The mirrored EndpointSlice: there, owned by the Service, while wired; empty if not.
+        mirrored = self.slices.get(f"{wf}-trigger-runtime")
+        if wanted is not None and svc is not None and (
+                mirrored is None
+                or mirrored.metadata.labels.get("kubernetes.io/service-name") != f"{wf}-trigger"
+                or [r.uid for r in mirrored.metadata.owner_references or []]
+                != [svc.metadata.uid]):
+            out.append(f"{wf}: wired, but its EndpointSlice is {mirrored and mirrored.metadata}")
+        if wanted is None and mirrored is not None and mirrored.endpoints:
+            out.append(f"{wf}: unwired, but its EndpointSlice routes to {mirrored.endpoints}")
         if condition(w, "Ready").get("status") != "True":
             out.append(f"{wf}: Ready is {condition(w, 'Ready')}")
         expected_phase = "Published" if wanted is not None else "Draft"

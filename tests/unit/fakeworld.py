@@ -15,12 +15,20 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from flowplane.model.resources import API_VERSION, LABEL_COMPONENT, LABEL_WORKFLOW
-from flowplane.reconcile.decide import decide
+from flowplane.model.resources import (
+    API_VERSION,
+    LABEL_COMPONENT,
+    LABEL_SLICE_MANAGED_BY,
+    LABEL_WORKFLOW,
+    SLICE_MANAGER,
+)
+from flowplane.reconcile.decide import decide, endpoint_slice_name
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
     Family,
     RunObj,
+    RuntimeEndpoints,
+    endpoint_slice_from_body,
     plan_from_body,
     service_from_body,
     version_from_body,
@@ -91,6 +99,8 @@ class FakeWorld:
         self.writes_applied = 0
         self.observers: list[Callable[[FakeWorld], None]] = []
         self.runs: dict[str, tuple[str, RunObj]] = {}
+        self.runtime_endpoints: RuntimeEndpoints | None = None
+        """What the operator's watch of the runtime's Service shows (None: not listed yet)."""
 
     # ------------------------------------------------------------ time and ids
     def now(self) -> str:
@@ -211,6 +221,10 @@ class FakeWorld:
         plans = [b for k, b in labelled if k == Kind.CONFIGMAP
                  and b["metadata"]["labels"].get(LABEL_COMPONENT) == "plan"]
         services = [b for k, b in labelled if k == Kind.SERVICE]
+        # The operator watches only slices labelled as its own (a server-side selector).
+        slices = [b for k, b in labelled if k == Kind.ENDPOINT_SLICE
+                  and b["metadata"]["labels"].get(LABEL_SLICE_MANAGED_BY) == SLICE_MANAGER
+                  and b["metadata"]["name"] == endpoint_slice_name(workflow)]
         return Family(
             namespace=NS, name=workflow,
             workflow=workflow_from_body(wf) if wf else None,
@@ -220,6 +234,8 @@ class FakeWorld:
             pinned_versions=frozenset(
                 r.version for wf_name, r in self.runs.values()
                 if wf_name == workflow and not r.finished and r.version is not None),
+            endpoint_slice=endpoint_slice_from_body(slices[0]) if slices else None,
+            runtime_endpoints=self.runtime_endpoints,
         )
 
     def decide(self, workflow: str = "form-to-slack") -> Decision:
@@ -276,6 +292,16 @@ class FakeWorld:
     def service(self, workflow: str = "form-to-slack") -> dict[str, Any]:
         return self.objects[(Kind.SERVICE, f"{workflow}-trigger")]
 
+    def endpoint_slice(self, workflow: str = "form-to-slack") -> dict[str, Any] | None:
+        return self.objects.get((Kind.ENDPOINT_SLICE, endpoint_slice_name(workflow)))
+
+    def slice_addresses(self, workflow: str = "form-to-slack") -> list[str] | None:
+        """The addresses the trigger Service's mirrored slice routes to (None: no slice)."""
+        body = self.endpoint_slice(workflow)
+        if body is None:
+            return None
+        return [a for e in body.get("endpoints") or [] for a in e["addresses"]]
+
     def actives(self, workflow: str = "form-to-slack") -> list[int]:
         return sorted(
             b["spec"]["version"] for (k, _), b in self.objects.items()
@@ -301,3 +327,12 @@ class FakeWorld:
             assert svc["spec"].get("selector")
         else:
             assert not svc["spec"].get("selector")
+        # The mirrored EndpointSlice: the runtime's endpoints while wired, none otherwise.
+        body = self.endpoint_slice(workflow)
+        addresses = self.slice_addresses(workflow)
+        ours = body is not None and (
+            body["metadata"].get("labels") or {}).get(LABEL_SLICE_MANAGED_BY) == SLICE_MANAGER
+        if not svc["spec"].get("selector") or self.settings.runtime_service is None:
+            assert not ours or not addresses, f"an unwired trigger routes to {addresses}"
+        elif self.runtime_endpoints is not None and (body is None or ours):
+            assert addresses == list(self.runtime_endpoints.addresses), addresses

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 
 from flowplane.compiler import PlanLimits, compile_graph
 from flowplane.reconcile.settings import Settings
-from flowplane.reconcile.snapshot import ANN_FORKED_FROM
+from flowplane.reconcile.snapshot import ANN_FORKED_FROM, RuntimeEndpoints
 from flowplane.reconcile.writes import Kind
 from tests.unit.fakeworld import FakeWorld, action, broken_graph, graph, simple_graph, webhook
 
@@ -67,6 +67,9 @@ VALID = ("a", "b", "c", "template")
 graph_kinds = st.one_of(st.sampled_from(VALID), st.sampled_from(sorted(GRAPHS)))
 """Valid graphs half the time, so publishes often succeed and live versions change hands."""
 tokens = st.sampled_from(["t1", "t2", "t3"])
+RUNTIMES = [RuntimeEndpoints(("10.0.0.10", "10.0.0.11"), 8080),
+            RuntimeEndpoints(("10.0.0.12",), 8080), RuntimeEndpoints(), None]
+"""What the operator's watch of the runtime's Service may show (None: not listed yet)."""
 
 
 def _ok(raw: Any) -> bool:
@@ -79,6 +82,7 @@ class DecideMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.world = FakeWorld(Settings(limits=LIMITS))
+        self.world.runtime_endpoints = RUNTIMES[0]
         self.world.observers.append(self._watch)
         self.numbers: dict[str, int] = {}  # every version name ever seen -> its number
         self.user_deleted: set[str] = set()
@@ -238,6 +242,11 @@ class DecideMachine(RuleBasedStateMachine):
         self.user_deleted |= before - set(self._version_names())
         self.deleted_since_settle = True
         self.lost_live = True
+
+    @rule(pick=st.integers(0, len(RUNTIMES) - 1))
+    def runtime_moves(self, pick: int) -> None:
+        """The runtime's ready endpoints change (a rollout, a crash, an operator restart)."""
+        self.world.runtime_endpoints = RUNTIMES[pick]
 
     @rule(pick=st.integers(0, 50))
     def delete_plan(self, pick: int) -> None:
@@ -412,6 +421,7 @@ _ops: list[tuple[int, st.SearchStrategy[tuple[Any, ...]]]] = [
     (1, st.tuples(st.just("archive"), st.sampled_from([False, False, False, True]))),
     (1, st.tuples(st.just("delete_version"), st.integers(0, 50))),
     (1, st.tuples(st.just("delete_plan"), st.integers(0, 50))),
+    (1, st.tuples(st.just("runtime_moves"), st.integers(0, len(RUNTIMES) - 1))),
 ]
 OPERATIONS: st.SearchStrategy[tuple[Any, ...]] = st.sampled_from(
     [op for weight, op in _ops for _ in range(weight)]
@@ -537,3 +547,30 @@ def test_a_fork_never_takes_a_name_someone_else_has() -> None:
     assert fork.name == f"{WF}-v4"
     assert fork.body["spec"]["version"] == 4  # type: ignore[union-attr]
     assert fork.body["spec"]["graph"] == GRAPHS["c"]()  # type: ignore[union-attr]
+
+
+def test_a_trip_during_a_half_done_publish_keeps_the_live_version() -> None:
+    """Found by the machine: v2's publish was cut short after the Service switch (the
+    Service is the only record of v2 being live), then the safety pause tripped. Unwiring
+    first, and dying right after, erased that record: nothing was live, and a resume
+    restored nothing. Then the statuses go first and the unwire right after them."""
+    def setup() -> FakeWorld:
+        w = _world("a", "b", wanted=1)
+        w.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": 2}})
+        w.step(WF, crash_after=4)  # Compiling, plan, the switch, v1 retired
+        assert w.service()["metadata"]["annotations"][ACTIVE] == "2"
+        assert w.phase(2) == "Compiling" and w.wf_status()["activeVersion"] == 1
+        w.edit(Kind.WORKFLOW, WF, {"status": {"safety": {
+            "tripped": True, "reason": "RunRateExceeded", "message": "too many runs"}}})
+        return w
+
+    writes = setup().decide().writes
+    assert writes[0].kind == Kind.VERSION  # v2's status before the unwire
+    for crash_after in range(len(writes)):
+        w = setup()
+        w.step(WF, crash_after=crash_after)
+        w.converge(WF, rounds=MAX_ROUNDS)
+        assert w.actives() == [2] and w.wf_status()["activeVersion"] == 2
+        assert w.wf_status()["phase"] == "PausedSafety"
+        assert "selector" not in w.service()["spec"]
+        w.check_invariants(WF)

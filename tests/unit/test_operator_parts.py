@@ -111,3 +111,71 @@ def test_settings_from_flags_and_environment(monkeypatch: pytest.MonkeyPatch) ->
         parse_selector("novalue")
     with pytest.raises(SystemExit):
         parse_options(["--max-nodes", "0"])
+
+
+def test_runtime_service_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_options([]).settings.runtime_service == ("flowplane-system", "flowplane-runtime")
+    assert parse_options(["--runtime-service", "rt/edge"]).settings.runtime_service == (
+        "rt", "edge")
+    assert parse_options(["--runtime-service", ""]).settings.runtime_service is None
+    monkeypatch.setenv("FLOWPLANE_RUNTIME_SERVICE", "")
+    assert parse_options([]).settings.runtime_service is None  # empty disables mirroring
+    monkeypatch.setenv("FLOWPLANE_RUNTIME_SERVICE", "ops/runtime")
+    assert parse_options([]).settings.runtime_service == ("ops", "runtime")
+    for bad in ("no-namespace", "/name", "ns/", "a/b/c"):
+        with pytest.raises(SystemExit):
+            parse_options(["--runtime-service", bad])
+
+
+def test_the_runtime_slice_store_follows_list_and_watch_events() -> None:
+    from flowplane.operator.endpoints import SliceStore
+    from flowplane.reconcile.snapshot import RuntimeEndpoints
+
+    def body(name: str, rv: str, *addresses: str) -> dict[str, object]:
+        return {"metadata": {"name": name, "resourceVersion": rv}, "addressType": "IPv4",
+                "ports": [{"name": "http", "port": 8080}],
+                "endpoints": [{"addresses": [a], "conditions": {"ready": True}}
+                              for a in addresses]}
+
+    store = SliceStore()
+    listed = store.replace({"metadata": {"resourceVersion": "10"},
+                            "items": [body("rt-1", "9", "10.0.0.2")]})
+    assert listed == RuntimeEndpoints(("10.0.0.2",), 8080) and store.resource_version == "10"
+    assert store.apply({"type": "ADDED", "object": body("rt-2", "11", "10.0.0.1")}) == (
+        RuntimeEndpoints(("10.0.0.1", "10.0.0.2"), 8080))
+    assert store.apply({"type": "BOOKMARK", "object": {"metadata": {
+        "resourceVersion": "12"}}}) is None
+    assert store.resource_version == "12"
+    assert store.apply({"type": "DELETED", "object": body("rt-1", "13")}) == (
+        RuntimeEndpoints(("10.0.0.1",), 8080))
+
+
+def test_changed_runtime_endpoints_touch_only_the_wired_families() -> None:
+    from typing import Any
+
+    from flowplane.operator.runtime import Runtime
+    from flowplane.reconcile.settings import Settings
+    from flowplane.reconcile.snapshot import RuntimeEndpoints, ServiceObj
+
+    def svc(name: str, wired: bool) -> ServiceObj:
+        return ServiceObj(meta=Meta(name=f"{name}-trigger", namespace="ns"),
+                          selector={"app": "rt"} if wired else None, cluster_ip=None, ports=())
+
+    class Idx(dict[Any, Any]):
+        def get(self, key: Any, default: Any = None) -> Any:
+            return super().get(key, default)
+
+    services = Idx({("ns", "a"): [svc("a", True)], ("ns", "b"): [svc("b", False)]})
+    slices = Idx({("ns", "c"): []})
+    runtime = Runtime(client=None, settings=Settings())  # type: ignore[arg-type]
+    touched: list[Any] = []
+    runtime.touch = touched.append  # type: ignore[method-assign]
+    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))
+    assert touched == [] and runtime.runtime_endpoints is not None  # no index bound yet
+    runtime.bind({"flowplane_workflows": Idx(), "flowplane_versions": Idx(),
+                  "flowplane_plans": Idx(), "flowplane_services": services,
+                  "flowplane_endpoint_slices": slices})
+    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))  # the same: nothing
+    assert touched == []
+    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.2",), 8080))
+    assert touched == [("ns", "a"), ("ns", "c")]

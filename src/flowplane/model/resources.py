@@ -29,6 +29,14 @@ ANN_TRIGGER_TYPE = f"{GROUP}/trigger-type"
 ANN_RESUME = f"{GROUP}/resume-from-safety"
 ANN_REVERT = f"{GROUP}/revert"
 
+# The trigger Service's mirrored EndpointSlice (discovery.k8s.io/v1). kube-proxy routes a
+# Service to every EndpointSlice labelled with its name; the endpointslice controller
+# manages only slices labelled managed-by its own name, so it leaves this one alone.
+# (A label value cannot contain "/", hence not "flowplane.dev/operator".)
+LABEL_SERVICE_NAME = "kubernetes.io/service-name"
+LABEL_SLICE_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
+SLICE_MANAGER = "operator.flowplane.dev"
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)

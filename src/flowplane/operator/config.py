@@ -7,7 +7,11 @@ import os
 from dataclasses import dataclass, field
 
 from flowplane.compiler import PlanLimits
-from flowplane.reconcile.settings import DEFAULT_RUNTIME_SELECTOR, Settings
+from flowplane.reconcile.settings import (
+    DEFAULT_RUNTIME_SELECTOR,
+    DEFAULT_RUNTIME_SERVICE,
+    Settings,
+)
 
 
 def _csv(raw: str | None) -> list[str]:
@@ -24,6 +28,17 @@ def parse_selector(raw: str) -> dict[str, str]:
     if not selector:
         raise ValueError("the runtime selector cannot be empty")
     return selector
+
+
+def parse_runtime_service(raw: str) -> tuple[str, str] | None:
+    """NAMESPACE/NAME of the runtime's Service; empty: no endpoint mirroring."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    namespace, sep, name = raw.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise ValueError(f"bad runtime Service {raw!r}: expected NAMESPACE/NAME")
+    return namespace, name
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime-selector", default=env("FLOWPLANE_RUNTIME_SELECTOR", ",".join(
         f"{k}={v}" for k, v in DEFAULT_RUNTIME_SELECTOR.items())),
         help="pod selector of the workflow runtime, k=v[,k=v] (env FLOWPLANE_RUNTIME_SELECTOR)")
+    p.add_argument("--runtime-service", default=env("FLOWPLANE_RUNTIME_SERVICE",
+                                                    "/".join(DEFAULT_RUNTIME_SERVICE)),
+                   help="NAMESPACE/NAME of the runtime's Service, whose ready endpoints each "
+                        "wired trigger Service gets in an EndpointSlice; empty: none (env "
+                        "FLOWPLANE_RUNTIME_SERVICE)")
     p.add_argument("--max-nodes", type=int, default=int(env("FLOWPLANE_MAX_NODES", "200")),
                    help="plan limit: nodes per graph (env FLOWPLANE_MAX_NODES)")
     p.add_argument("--allowed-trigger-types", default=env("FLOWPLANE_ALLOWED_TRIGGER_TYPES", ""),
@@ -81,6 +101,7 @@ def parse_options(argv: list[str] | None = None) -> OperatorOptions:
     args = parser.parse_args(argv)
     try:
         selector = parse_selector(args.runtime_selector)
+        runtime_service = parse_runtime_service(args.runtime_service)
     except ValueError as exc:
         parser.error(str(exc))
     if args.max_nodes < 1:
@@ -98,6 +119,7 @@ def parse_options(argv: list[str] | None = None) -> OperatorOptions:
             limits=PlanLimits(max_nodes=args.max_nodes, allowed_trigger_types=triggers,
                               allowed_apps=apps),
             version_retention_grace_seconds=args.version_retention_grace,
+            runtime_service=runtime_service,
         ),
         log_format=args.log_format,
         verbose=args.verbose,

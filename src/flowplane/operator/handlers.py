@@ -8,6 +8,7 @@ first decision of a family never sees half of it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,21 +17,26 @@ import kopf
 from flowplane.model.resources import (
     GROUP,
     LABEL_COMPONENT,
+    LABEL_SLICE_MANAGED_BY,
     LABEL_WORKFLOW,
+    SLICE_MANAGER,
     VERSION,
     VERSION_PLURAL,
     WORKFLOW_PLURAL,
 )
 from flowplane.model.run import RUN_PLURAL
+from flowplane.operator.endpoints import RuntimeEndpointsWatch
 from flowplane.operator.runtime import Runtime
 from flowplane.reconcile.settings import TENANT_LIMIT_ANNOTATIONS
 from flowplane.reconcile.snapshot import (
+    EndpointSliceObj,
     FamilyKey,
     PlanObj,
     RunObj,
     ServiceObj,
     VersionObj,
     WorkflowObj,
+    endpoint_slice_from_body,
     family_key_of_labelled,
     plan_from_body,
     run_family_key,
@@ -45,6 +51,8 @@ PLAN_LABELS: dict[str, Any] = {
     LABEL_WORKFLOW: kopf.PRESENT, LABEL_COMPONENT: "plan"}
 TRIGGER_LABELS: dict[str, Any] = {
     LABEL_WORKFLOW: kopf.PRESENT, LABEL_COMPONENT: "trigger"}
+SLICE_LABELS: dict[str, Any] = {
+    LABEL_WORKFLOW: kopf.PRESENT, LABEL_SLICE_MANAGED_BY: SLICE_MANAGER}
 
 
 def _version_key(body: kopf.Body) -> FamilyKey | None:
@@ -77,6 +85,15 @@ async def flowplane_plans(body: kopf.Body, **_: Any) -> dict[FamilyKey, PlanObj]
 async def flowplane_services(body: kopf.Body, **_: Any) -> dict[FamilyKey, ServiceObj] | None:
     key = family_key_of_labelled(body)
     return {key: service_from_body(body)} if key else None
+
+
+@kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=SLICE_LABELS)
+async def flowplane_endpoint_slices(
+    body: kopf.Body, **_: Any
+) -> dict[FamilyKey, EndpointSliceObj] | None:
+    """The trigger Services' mirrored EndpointSlices (only ours: a server-side selector)."""
+    key = family_key_of_labelled(body)
+    return {key: endpoint_slice_from_body(body)} if key else None
 
 
 @kopf.index(GROUP, VERSION, RUN_PLURAL)
@@ -129,6 +146,11 @@ async def service_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> No
     _mark(memo, family_key_of_labelled(body), _indexes(kwargs))
 
 
+@kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels=SLICE_LABELS)
+async def endpoint_slice_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    _mark(memo, family_key_of_labelled(body), _indexes(kwargs))
+
+
 @kopf.on.event(GROUP, VERSION, RUN_PLURAL)
 async def run_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     """A run that finishes or goes away may release the version it was pinned to.
@@ -173,6 +195,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.label_selectors["v1", "services"] = (
         f"{LABEL_WORKFLOW},{LABEL_COMPONENT}=trigger"
     )
+    settings.watching.label_selectors["discovery.k8s.io", "endpointslices"] = (
+        f"{LABEL_WORKFLOW},{LABEL_SLICE_MANAGED_BY}={SLICE_MANAGER}"
+    )
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.reconnect_backoff = 1.0
@@ -184,11 +209,23 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.error_backoffs = (1, 1, 2, 3, 5, 5, 5, 5, 5, 5)
     runtime: Runtime = memo["runtime"]
     runtime.queue.start()
+    target = runtime.settings.runtime_service
+    if target is not None:
+        # The runtime's own endpoints, mirrored into each wired trigger Service's slice.
+        watch = RuntimeEndpointsWatch(runtime.client.api, *target, runtime.set_runtime_endpoints)
+        watch.start(asyncio.get_running_loop())
+        memo["runtime_endpoints_watch"] = watch
+        log.info("mirroring the endpoints of Service %s/%s into the trigger Services", *target)
+    else:
+        log.info("runtime endpoint mirroring is off: trigger Services route by selector only")
     log.info("flowplane operator started")
 
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    watch: RuntimeEndpointsWatch | None = memo.get("runtime_endpoints_watch")
+    if watch is not None:
+        watch.stop()
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
         await runtime.queue.stop()

@@ -45,6 +45,7 @@ class KubeClient:
         self.api: Any = api
         self.custom: Any = kubernetes.client.CustomObjectsApi(api)
         self.core: Any = kubernetes.client.CoreV1Api(api)
+        self.discovery: Any = kubernetes.client.DiscoveryV1Api(api)
         self.instance = os.environ.get("POD_NAME") or socket.gethostname()
 
     async def create(self, kind: Kind, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +70,8 @@ class KubeClient:
                 GROUP, VERSION, namespace, _CUSTOM_PLURALS[kind], name)
         elif kind == Kind.CONFIGMAP:
             result = self.core.read_namespaced_config_map(name, namespace)
+        elif kind == Kind.ENDPOINT_SLICE:
+            result = self.discovery.read_namespaced_endpoint_slice(name, namespace)
         else:
             result = self.core.read_namespaced_service(name, namespace)
         return self._plain(result)
@@ -81,6 +84,8 @@ class KubeClient:
             result = self.core.create_namespaced_config_map(namespace, body)
         elif kind == Kind.SERVICE:
             result = self.core.create_namespaced_service(namespace, body)
+        elif kind == Kind.ENDPOINT_SLICE:
+            result = self.discovery.create_namespaced_endpoint_slice(namespace, body)
         else:  # pragma: no cover
             raise ValueError(kind)
         return self._plain(result)
@@ -97,6 +102,8 @@ class KubeClient:
             self.core.delete_namespaced_config_map(name, namespace, body=options)
         elif kind == Kind.SERVICE:
             self.core.delete_namespaced_service(name, namespace, body=options)
+        elif kind == Kind.ENDPOINT_SLICE:
+            self.discovery.delete_namespaced_endpoint_slice(name, namespace, body=options)
         else:  # pragma: no cover
             raise ValueError(kind)
 
@@ -114,6 +121,9 @@ class KubeClient:
         elif kind == Kind.CONFIGMAP:
             result = self.core.patch_namespaced_config_map(name, namespace, body,
                                                            _content_type=MERGE_PATCH)
+        elif kind == Kind.ENDPOINT_SLICE:
+            result = self.discovery.patch_namespaced_endpoint_slice(name, namespace, body,
+                                                                    _content_type=MERGE_PATCH)
         else:  # pragma: no cover
             raise ValueError(kind)
         return self._plain(result)
@@ -126,7 +136,9 @@ class KubeClient:
 
     async def emit(self, namespace: str, event: Event) -> None:
         """Best effort: an Event that cannot be written is logged, never fatal."""
-        api_version = "v1" if event.kind in (Kind.SERVICE, Kind.CONFIGMAP) else f"{GROUP}/{VERSION}"
+        api_version = {Kind.SERVICE: "v1", Kind.CONFIGMAP: "v1",
+                       Kind.ENDPOINT_SLICE: "discovery.k8s.io/v1"}.get(
+                           event.kind, f"{GROUP}/{VERSION}")
         now = _now()
         body = {
             "apiVersion": "v1",

@@ -17,14 +17,16 @@ from flowplane.model.resources import ANN_PLAN_HASH
 from flowplane.operator import faults, metrics
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import FamilyQueue, Retry
-from flowplane.reconcile.decide import decide
+from flowplane.reconcile.decide import decide, endpoint_slice_name, service_name
 from flowplane.reconcile.settings import Settings, tenant_settings
 from flowplane.reconcile.snapshot import (
     ANN_FORKED_FROM,
+    EndpointSliceObj,
     Family,
     FamilyKey,
     PlanObj,
     RunObj,
+    RuntimeEndpoints,
     ServiceObj,
     VersionObj,
     WorkflowObj,
@@ -50,23 +52,40 @@ class Indexes:
     plans: Index
     services: Index
     runs: Index | None = None
+    endpoint_slices: Index | None = None
 
-    def gather(self, key: FamilyKey) -> Family:
+    def gather(self, key: FamilyKey, runtime_endpoints: RuntimeEndpoints | None = None
+               ) -> Family:
         workflows: list[WorkflowObj] = list(self.workflows.get(key) or ())
         versions: list[VersionObj] = list(self.versions.get(key) or ())
         plans: list[PlanObj] = list(self.plans.get(key) or ())
         services: list[ServiceObj] = list(self.services.get(key) or ())
         runs: list[RunObj] = list(self.runs.get(key) or ()) if self.runs is not None else []
+        slices: list[EndpointSliceObj] = (
+            list(self.endpoint_slices.get(key) or ()) if self.endpoint_slices is not None else [])
         return Family(
             namespace=key[0],
             name=key[1],
             workflow=workflows[0] if workflows else None,
             versions=tuple(sorted(versions, key=lambda v: v.meta.name)),
             plans=tuple(plans),
-            service=next((s for s in services if s.meta.name == f"{key[1]}-trigger"), None),
+            service=next((s for s in services if s.meta.name == service_name(key[1])), None),
             pinned_versions=frozenset(
                 r.version for r in runs if not r.finished and r.version is not None),
+            endpoint_slice=next(
+                (s for s in slices if s.meta.name == endpoint_slice_name(key[1])), None),
+            runtime_endpoints=runtime_endpoints,
         )
+
+    def wired_families(self) -> list[FamilyKey]:
+        """Families whose trigger Service has a selector, or that have a mirrored slice."""
+        keys: set[FamilyKey] = set()
+        for key in self.services:
+            if any(s.selector for s in self.services.get(key) or ()):
+                keys.add(key)
+        if self.endpoint_slices is not None:
+            keys.update(self.endpoint_slices)
+        return sorted(keys)
 
 
 def observed_versions(family: Family) -> dict[ObjKey, str]:
@@ -79,6 +98,9 @@ def observed_versions(family: Family) -> dict[ObjKey, str]:
         seen[(Kind.CONFIGMAP, p.meta.name)] = p.meta.resource_version
     if family.service:
         seen[(Kind.SERVICE, family.service.meta.name)] = family.service.meta.resource_version
+    if family.endpoint_slice:
+        seen[(Kind.ENDPOINT_SLICE, family.endpoint_slice.meta.name)] = (
+            family.endpoint_slice.meta.resource_version)
     return seen
 
 
@@ -164,6 +186,23 @@ class Runtime:
         self.phases: dict[FamilyKey, str] = {}
         self.namespace_limits: Index | None = None
         self.taken: dict[FamilyKey, dict[ObjKey, float]] = {}
+        self.runtime_endpoints: RuntimeEndpoints | None = None
+        """The runtime's ready endpoints (operator/endpoints.py); None until listed."""
+
+    def set_runtime_endpoints(self, endpoints: RuntimeEndpoints) -> None:
+        """The runtime's endpoints changed: every wired family's slice must follow.
+
+        With N wired families that is N decisions and up to N slice patches per change of
+        the runtime's ready addresses (a rolling update of the runtime makes a few). The
+        queue coalesces: a family still queued from the last change is decided once.
+        """
+        if endpoints == self.runtime_endpoints:
+            return
+        self.runtime_endpoints = endpoints
+        if self.indexes is None:
+            return  # no handler ran yet: every family's first decision sees these
+        for key in self.indexes.wired_families():
+            self.touch(key)
 
     def bind(self, indexes: Mapping[str, Index]) -> None:
         if self.namespace_limits is None and "flowplane_namespace_limits" in indexes:
@@ -175,6 +214,7 @@ class Runtime:
                 plans=indexes["flowplane_plans"],
                 services=indexes["flowplane_services"],
                 runs=indexes.get("flowplane_runs"),
+                endpoint_slices=indexes.get("flowplane_endpoint_slices"),
             )
 
     def settings_for(self, namespace: str) -> Settings:
@@ -211,7 +251,8 @@ class Runtime:
         if self.indexes is None:
             return
         started = time.perf_counter()
-        family = replace(self.indexes.gather(key), taken_names=self._taken_for(key))
+        family = replace(self.indexes.gather(key, self.runtime_endpoints),
+                         taken_names=self._taken_for(key))
         wait = self.expectations.wait_for(family)
         if wait:
             raise Retry(delay=wait, why="waiting for the watch to show our last writes")
@@ -265,7 +306,7 @@ class Runtime:
         (of another workflow, or made a moment ago): the live version's graph would then
         be restored and the user's edit, which exists only in the fork, lost.
         """
-        if write.kind not in (Kind.CONFIGMAP, Kind.SERVICE, Kind.VERSION):
+        if write.kind not in (Kind.CONFIGMAP, Kind.SERVICE, Kind.VERSION, Kind.ENDPOINT_SLICE):
             return
         existing = await self.client.read(write.kind, namespace, write.name)
         meta = existing.get("metadata") or {}
@@ -278,7 +319,7 @@ class Runtime:
             want = (ours_meta.get("annotations") or {}).get(ANN_FORKED_FROM)
             same = (meta.get("annotations") or {}).get(ANN_FORKED_FROM) == want and (
                 existing.get("spec") or {}) == write.body.get("spec")
-        else:
+        else:  # a Service owned by our Workflow; a slice owned by our Service
             owner = {r.get("uid") for r in ours_meta.get("ownerReferences") or []}
             same = any(r.get("uid") in owner for r in meta.get("ownerReferences") or [])
         if not same:

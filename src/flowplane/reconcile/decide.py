@@ -8,13 +8,22 @@ Crash safety comes from two things. First, the decision is level-based: it looks
 only at the current snapshot, so if the operator dies after any write, the next
 decision finishes the job. Second, the writes come out in a safe order:
 
+0. unwiring (nothing may be live: Draft, Disabled, Archived, PausedSafety), first of
+   all: the trigger Service loses its selector and active-version annotation, then its
+   mirrored EndpointSlice its endpoints. A write that makes things safer never waits
+   behind one that may fail (an adoption or a fork that conflicts). The one exception:
+   when the version that stays live while unwired (safety pause, suspend) is live only
+   by the Service's annotation (a publish cut short before step 6), the unwire would
+   erase the only record of it, so it comes right after step 7 instead;
 1. adoption (labels, owner references) of versions;
 2. forks of an edited live version, then the restore of its graph from its plan,
    then reverts (spec writes, so an edit is saved before it is undone);
 3. the publish target goes `Compiling`;
 4. the immutable plan ConfigMap is created (before anything points at it);
-5. the trigger Service is pointed at the target, or unwired: the one atomic
-   data-plane switch, and the authority on what is live after a crash;
+5. the trigger Service is pointed at the target: the one atomic data-plane switch, and
+   the authority on what is live after a crash; right after it, its mirrored
+   EndpointSlice gets the runtime's ready endpoints (a Service selects pods in its own
+   namespace only, and the runtime runs in another);
 6. every other version's status (so the previous live version is retired
    *before* the next one is marked Active: a watcher never sees two Active);
 7. the target's status (`Active`);
@@ -44,9 +53,12 @@ from flowplane.model.resources import (
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
     LABEL_PLAN_HASH,
+    LABEL_SERVICE_NAME,
+    LABEL_SLICE_MANAGED_BY,
     LABEL_VERSION,
     LABEL_WORKFLOW,
     MANAGED_BY,
+    SLICE_MANAGER,
     GraphError,
     LastPublish,
     PlanRef,
@@ -63,6 +75,7 @@ from flowplane.reconcile.retention import retention_recheck_after, versions_to_d
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
     ANN_FORKED_FROM,
+    EndpointSliceObj,
     Family,
     OwnerRef,
     PlanObj,
@@ -80,6 +93,11 @@ MAX_STATUS_ERRORS = 50
 
 def service_name(workflow: str) -> str:
     return f"{workflow}-trigger"
+
+
+def endpoint_slice_name(workflow: str) -> str:
+    """The trigger Service's mirrored EndpointSlice (at most 63 + 8 characters)."""
+    return f"{service_name(workflow)}-runtime"
 
 
 MAX_OBJECT_NAME = 253
@@ -226,6 +244,10 @@ class _Decider:
                 v = self.canonical[int(raw)]
                 if self._served_by(v, svc.meta.annotations.get(ANN_PLAN)):
                     return v
+        return self._live_by_status()
+
+    def _live_by_status(self) -> VersionObj | None:
+        """What the statuses call live: what is left once the Service is unwired."""
         wf = self.wf
         if wf is not None and wf.status.activeVersion in self.canonical:
             v = self.canonical[wf.status.activeVersion]
@@ -430,6 +452,22 @@ class _Decider:
             or (Kind.SERVICE.value, service_name(wf.meta.name)) in self.f.taken_names
         ) and not self._service_is_ours()
         wired = target is not None and not (suspended or tripped or archived or service_conflict)
+        slice_conflict = wired and self._slice_conflict()
+
+        # 0. Unwiring goes first: nothing it does can make things less safe. Except when
+        # the version that stays live while unwired (a safety pause, suspend) is live only
+        # by the Service, a publish cut short before its statuses were written: unwiring
+        # erases that record, so then it waits for the statuses (after 7).
+        unwire = not wired and not service_conflict
+        unwire_late = unwire and target is not None and target is live and (
+            self._live_by_status() is not target)
+        if unwire and not unwire_late:
+            before = len(self.d.writes)
+            self._service(None, None)
+            self._slice(wired=False)
+            first = self.d.writes[before:]
+            del self.d.writes[before:]
+            self.d.writes[:0] = first
 
         # 3-4. Publish: Compiling, then the plan (before anything points at it).
         publishing = target is not None and target is not live
@@ -441,9 +479,10 @@ class _Decider:
         if target_plan is not None and target_plan.create is not None:
             self._write(target_plan.create)
 
-        # 5. The data-plane switch.
-        if not service_conflict:
-            self._service(target if wired else None, target_plan if wired else None)
+        # 5. The data-plane switch, then the endpoints it routes to.
+        if wired:
+            self._service(target, target_plan)
+            self._slice(wired=True)
 
         # 6-7. Version statuses: everyone else first, the target last.
         phases: dict[str, VersionPhase] = {}
@@ -462,12 +501,16 @@ class _Decider:
             self._version_status(v, phase, plan_ref)
         if target is not None and target_plan is not None:
             self._version_status(target, VersionPhase.ACTIVE, target_plan)
+        if unwire_late:
+            self._service(None, None)
+            self._slice(wired=False)
 
         # 8. The workflow.
         self._workflow_status(
             wf, target=target, target_plan=target_plan, wanted=wanted, candidate=candidate,
             outcome=outcome, wired=wired, tripped=tripped, safety=safety,
             service_conflict=service_conflict, previous_live=live,
+            slice_conflict=slice_conflict,
         )
 
         # 9. Retention.
@@ -728,6 +771,96 @@ class _Decider:
         if patch:
             self._write(Patch(Kind.SERVICE, name, patch, svc.meta.resource_version, why=why))
 
+    def _slice_is_ours(self, observed: EndpointSliceObj) -> bool:
+        """Ours: labelled as managed by the operator, IPv4, owned by no one or by a Service
+        of the trigger's name (a stale uid is re-owned: the Service was recreated)."""
+        assert self.wf is not None
+        svc_name = service_name(self.wf.meta.name)
+        return (
+            observed.meta.labels.get(LABEL_SLICE_MANAGED_BY) == SLICE_MANAGER
+            and observed.address_type == "IPv4"
+            and (not observed.meta.owner_refs or any(
+                r.kind == "Service" and r.name == svc_name for r in observed.meta.owner_refs))
+        )
+
+    def _slice_conflict(self) -> bool:
+        """The slice's name is held by an object that is not ours: report it, never write it."""
+        if self.s.runtime_service is None:
+            return False
+        assert self.wf is not None
+        observed = self.f.endpoint_slice
+        if observed is not None:
+            return not self._slice_is_ours(observed)
+        name = endpoint_slice_name(self.wf.meta.name)
+        return (Kind.ENDPOINT_SLICE.value, name) in self.f.taken_names
+
+    def _slice(self, *, wired: bool) -> None:
+        """The trigger Service's mirrored EndpointSlice.
+
+        While wired: the runtime's ready endpoints, created once the Service exists (it
+        owns the slice, so it needs the Service's uid). While unwired, or with mirroring
+        off: no endpoints (an existing slice is emptied, never created). A slice whose
+        name someone else holds is left alone (reported in status); while the runtime's
+        endpoints are not known yet, a wired slice is left as it is.
+        """
+        wf = self.wf
+        assert wf is not None
+        name = endpoint_slice_name(wf.meta.name)
+        observed = self.f.endpoint_slice
+        if observed is not None and not self._slice_is_ours(observed):
+            return
+        mirror = wired and self.s.runtime_service is not None
+        if not mirror:
+            if observed is not None and observed.endpoints:
+                why = "unwire" if not wired else "mirroring is off"
+                self._write(Patch(Kind.ENDPOINT_SLICE, name, {"endpoints": []},
+                                  observed.meta.resource_version, why=why))
+            return
+        runtime, svc = self.f.runtime_endpoints, self.f.service
+        if runtime is None or svc is None or not svc.meta.uid:
+            return  # the runtime's endpoints not listed yet / the Service not created yet
+        if observed is None and self._slice_conflict():
+            return
+        svc_name = service_name(wf.meta.name)
+        labels = {LABEL_SERVICE_NAME: svc_name, LABEL_SLICE_MANAGED_BY: SLICE_MANAGER,
+                  LABEL_WORKFLOW: wf.meta.name, LABEL_COMPONENT: "trigger-endpoints",
+                  LABEL_MANAGED_BY: MANAGED_BY}
+        owner = {"apiVersion": "v1", "kind": "Service", "name": svc_name,
+                 "uid": svc.meta.uid, "controller": True}
+        ports = [{"name": SERVICE_PORT_NAME, "port": runtime.port or self.s.target_port,
+                  "protocol": "TCP"}]
+        endpoints = [{"addresses": [a], "conditions": {"ready": True}}
+                     for a in runtime.addresses]
+        why = f"mirror {len(endpoints)} runtime endpoints"
+        if observed is None:
+            body = {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {"name": name, "namespace": self.f.namespace, "labels": labels,
+                             "ownerReferences": [owner]},
+                "addressType": "IPv4",
+                "ports": ports,
+                "endpoints": endpoints,
+            }
+            self._write(Create(Kind.ENDPOINT_SLICE, name, body, why=why))
+            return
+        patch: dict[str, Any] = {}
+        meta: dict[str, Any] = {}
+        label_patch = {k: v for k, v in labels.items() if observed.meta.labels.get(k) != v}
+        if label_patch:
+            meta["labels"] = label_patch
+        if not any(r.uid == svc.meta.uid for r in observed.meta.owner_refs):
+            meta["ownerReferences"] = [owner]
+        if meta:
+            patch["metadata"] = meta
+        if list(observed.ports) != ports:
+            patch["ports"] = ports
+        if list(observed.endpoints) != endpoints:
+            patch["endpoints"] = endpoints
+        if patch:
+            self._write(Patch(Kind.ENDPOINT_SLICE, name, patch, observed.meta.resource_version,
+                              why=why))
+
     def _version_status(
         self, v: VersionObj, phase: VersionPhase, plan: _LivePlan | None
     ) -> None:
@@ -815,6 +948,7 @@ class _Decider:
         service_conflict: bool,
         previous_live: VersionObj | None,
         blocker: tuple[str, str] | None = None,
+        slice_conflict: bool = False,
     ) -> None:
         spec = wf.spec
         svc = service_name(wf.meta.name)
@@ -870,6 +1004,11 @@ class _Decider:
         elif service_conflict:
             trig = Desired.of("TriggerWired", False, "ServiceConflict",
                               f"Service {svc} exists and is not owned by this workflow")
+        elif slice_conflict:
+            trig = Desired.of("TriggerWired", False, "EndpointSliceConflict",
+                              f"EndpointSlice {endpoint_slice_name(wf.meta.name)} exists and "
+                              f"is not managed by this workflow, so {svc} cannot reach the "
+                              "runtime; delete or rename it")
         elif wired:
             trig = Desired.of("TriggerWired", True, "Wired", f"{svc} routes to v{live_n}")
         else:
@@ -894,6 +1033,8 @@ class _Decider:
             ready = Desired.of("Ready", False, *blocker)
         elif service_conflict:
             ready = Desired.of("Ready", False, "ServiceConflict", trig.message)
+        elif slice_conflict:
+            ready = Desired.of("Ready", False, "EndpointSliceConflict", trig.message)
         elif tripped:
             ready = Desired.of("Ready", False, "SafetyPaused",
                                f"paused by a safety check; annotate {ANN_RESUME}=<token> to resume")
@@ -962,4 +1103,4 @@ def _summarise(errors: list[GraphError] | tuple[GraphError, ...], most: int = 3)
     return "; ".join(parts) if parts else "no errors"
 
 
-__all__ = ["Graph", "decide", "plan_label_hash", "service_name"]
+__all__ = ["Graph", "decide", "endpoint_slice_name", "plan_label_hash", "service_name"]

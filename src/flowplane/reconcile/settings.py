@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from flowplane.compiler import PlanLimits
 
 DEFAULT_RUNTIME_SELECTOR: Mapping[str, str] = {"app.kubernetes.io/name": "flowplane-runtime"}
+DEFAULT_RUNTIME_SERVICE: tuple[str, str] = ("flowplane-system", "flowplane-runtime")
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,10 @@ class Settings:
     limits: PlanLimits = field(default_factory=PlanLimits)
     service_port: int = 80
     target_port: int = 8080
+    runtime_service: tuple[str, str] | None = DEFAULT_RUNTIME_SERVICE
+    """(namespace, name) of the runtime's own Service, whose ready endpoints each wired
+    trigger Service gets in a mirrored EndpointSlice (a Service selects pods in its own
+    namespace only). None: no mirroring; the selector alone routes."""
     version_retention_grace_seconds: float = 60.0
     """An Inactive version is deleted by `versionHistoryLimit` only this long after it was
     retired: the runtime pins new runs from the Service annotation, so a run may still be

@@ -7,7 +7,7 @@ The Kopf layer turns each watched body into one of these as it indexes it, so
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,29 @@ class ServiceObj:
 
 
 @dataclass(frozen=True)
+class EndpointSliceObj:
+    """The trigger Service's mirrored EndpointSlice, as last seen."""
+
+    meta: Meta
+    address_type: str
+    ports: tuple[Mapping[str, Any], ...]
+    endpoints: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class RuntimeEndpoints:
+    """The runtime's ready endpoints, as the operator last listed them (plain data).
+
+    One value for the whole operator: the ready IPv4 addresses of the runtime's own
+    Service, sorted and without duplicates, and the port they serve on (None when the
+    runtime's slices name none, e.g. while it has no pods).
+    """
+
+    addresses: tuple[str, ...] = ()
+    port: int | None = None
+
+
+@dataclass(frozen=True)
 class RunObj:
     """What the operator keeps of a WorkflowRun: only whether it pins a version."""
 
@@ -167,6 +190,11 @@ class Family:
     """(kind, name) of objects that exist but are not ours (found on create; not watched)."""
     pinned_versions: frozenset[int] = frozenset()
     """Version numbers that non-finished WorkflowRuns of the workflow are pinned to."""
+    endpoint_slice: EndpointSliceObj | None = None
+    """The mirrored EndpointSlice `<workflow>-trigger-runtime`, if the watch shows one."""
+    runtime_endpoints: RuntimeEndpoints | None = None
+    """The runtime's ready endpoints; None while the operator has not listed them yet
+    (then a wired trigger's slice is left as it is, never emptied on a guess)."""
 
     @property
     def key(self) -> FamilyKey:
@@ -241,6 +269,53 @@ def service_from_body(body: Mapping[str, Any]) -> ServiceObj:
         cluster_ip=spec.get("clusterIP"),
         ports=tuple(_plain(p) for p in spec.get("ports") or []),
     )
+
+
+def endpoint_slice_from_body(body: Mapping[str, Any]) -> EndpointSliceObj:
+    return EndpointSliceObj(
+        meta=Meta.from_body(body),
+        address_type=str(body.get("addressType") or ""),
+        ports=tuple(_plain(p) for p in body.get("ports") or []),
+        endpoints=tuple(_plain(e) for e in body.get("endpoints") or []),
+    )
+
+
+def runtime_endpoints_from_slices(
+    slices: Iterable[Mapping[str, Any]], port_name: str = "http"
+) -> RuntimeEndpoints:
+    """The ready IPv4 endpoints of a Service, from all its EndpointSlices (API bodies).
+
+    An endpoint counts unless its `conditions.ready` is false (unset means ready, as
+    kube-proxy reads it). The port is the one named `port_name`, else a slice's only
+    port; slices without endpoints (the controller's placeholder) name no port.
+    """
+    addresses: set[str] = set()
+    serving: list[int] = []  # ports of slices with ready endpoints, then of the others
+    idle: list[int] = []
+    for body in sorted(slices, key=lambda b: str((b.get("metadata") or {}).get("name", ""))):
+        if body.get("addressType") != "IPv4":
+            continue
+        ready = [
+            e for e in body.get("endpoints") or []
+            if isinstance(e, Mapping) and (e.get("conditions") or {}).get("ready") is not False
+        ]
+        for endpoint in ready:
+            addresses.update(str(a) for a in endpoint.get("addresses") or [] if a)
+        ports = [p for p in body.get("ports") or [] if isinstance(p, Mapping)
+                 and isinstance(p.get("port"), int)]
+        named = [p for p in ports if p.get("name") == port_name]
+        chosen = named[0] if named else ports[0] if len(ports) == 1 else None
+        if chosen is not None:
+            (serving if ready else idle).append(int(chosen["port"]))
+    port = next(iter(serving + idle), None)
+    return RuntimeEndpoints(addresses=tuple(sorted(addresses, key=_ip_order)), port=port)
+
+
+def _ip_order(address: str) -> tuple[int, ...] | tuple[int, str]:
+    parts = address.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return tuple(int(p) for p in parts)
+    return (256, address)
 
 
 def run_from_body(body: Mapping[str, Any]) -> RunObj:

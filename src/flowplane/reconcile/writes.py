@@ -12,6 +12,7 @@ class Kind(StrEnum):
     VERSION = "WorkflowVersion"
     CONFIGMAP = "ConfigMap"
     SERVICE = "Service"
+    ENDPOINT_SLICE = "EndpointSlice"
 
 
 @dataclass(frozen=True)
