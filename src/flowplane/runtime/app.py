@@ -280,7 +280,8 @@ class Runtime:
             if phase is not None:
                 metrics.RUNS_FINISHED.labels(phase.value).inc()
                 await self._after_finish(key[0], handle.spec.workflowRef.name, handle.name,
-                                         phase, handle.status.finishedAt or now_rfc3339())
+                                         handle.uid, phase,
+                                         handle.status.finishedAt or now_rfc3339())
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -371,8 +372,8 @@ class Runtime:
         await self.event(namespace, "Workflow", workflow, str(obj["metadata"].get("uid") or ""),
                          "Warning", "SafetyTripped", f"{reason}: {message}")
 
-    async def _after_finish(self, namespace: str, workflow: str, run: str, phase: RunPhase,
-                            finished_at: str) -> None:
+    async def _after_finish(self, namespace: str, workflow: str, run: str, uid: str,
+                            phase: RunPhase, finished_at: str) -> None:
         if phase == RunPhase.FAILED:
             finished = {name: (str(_status(o).get("finishedAt") or ""),
                                str(_status(o).get("phase")))
@@ -386,7 +387,7 @@ class Runtime:
             if failures >= self.settings.max_consecutive_failures:
                 await self.trip(namespace, workflow, safety.CONSECUTIVE_FAILURES,
                                 f"the last {failures} runs failed")
-        await self.prune(namespace, workflow)
+        await self.prune(namespace, workflow, finished=(run, phase.value, finished_at, uid))
 
     # ------------------------------------------------------------------ replay
 
@@ -495,8 +496,13 @@ class Runtime:
                 except Exception:
                     log.exception("pruning runs of %s/%s failed", namespace, workflow)
 
-    async def prune(self, namespace: str, workflow: str) -> None:
-        """Delete the oldest finished runs beyond the workflow's spec.runHistory."""
+    async def prune(self, namespace: str, workflow: str,
+                    finished: tuple[str, str, str, str] | None = None) -> None:
+        """Delete the oldest finished runs beyond the workflow's spec.runHistory.
+
+        `finished` is (name, phase, finishedAt, uid) of a run this replica just finished:
+        the run cache may not show it (or its last write) yet, and it must count.
+        """
         wf = self.workflows.get(namespace, workflow)
         if wf is None:
             return
@@ -506,9 +512,15 @@ class Runtime:
         by_phase: dict[str, list[tuple[str, str, str]]] = {p: [] for p in keep}
         for (ns, name), obj in list(self.runs.store.items()):
             phase = _status(obj).get("phase")
+            finished_at = str(_status(obj).get("finishedAt") or "")
+            if finished is not None and name == finished[0] and ns == namespace:
+                phase, finished_at = finished[1], finished[2]
             if ns == namespace and _workflow_of(obj) == workflow and phase in keep:
-                by_phase[str(phase)].append((str(_status(obj).get("finishedAt") or ""), name,
+                by_phase[str(phase)].append((finished_at, name,
                                              str(obj["metadata"].get("uid") or "")))
+        if finished is not None and finished[1] in keep and not any(
+                entry[1] == finished[0] for entry in by_phase[finished[1]]):
+            by_phase[finished[1]].append((finished[2], finished[0], finished[3]))
         for phase, runs in by_phase.items():
             runs.sort(reverse=True)
             for _, name, uid in runs[keep[phase]:]:
