@@ -13,6 +13,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from flowplane.kubeconfig import load_configuration
 from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL, WORKFLOW_PLURAL
 from flowplane.reconcile.writes import Event, Kind
 
@@ -23,12 +24,7 @@ _CUSTOM_PLURALS = {Kind.WORKFLOW: WORKFLOW_PLURAL, Kind.VERSION: VERSION_PLURAL}
 
 def load_client_config() -> kubernetes.client.ApiClient:
     """In-cluster service account if there is one, else the kubeconfig (KUBECONFIG)."""
-    config = kubernetes.client.Configuration()
-    loader: Any = kubernetes.config
-    try:
-        loader.load_incluster_config(client_configuration=config)
-    except loader.ConfigException:
-        loader.load_kube_config(client_configuration=config)
+    config = load_configuration()
     config.connection_pool_maxsize = 32
     return kubernetes.client.ApiClient(config)
 

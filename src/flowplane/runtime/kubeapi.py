@@ -31,16 +31,6 @@ class ApiError(Exception):
         self.message = message
 
 
-def load_configuration() -> kubernetes.client.Configuration:
-    config = kubernetes.client.Configuration()
-    loader: Any = kubernetes.config
-    try:
-        loader.load_incluster_config(client_configuration=config)
-    except loader.ConfigException:
-        loader.load_kube_config(client_configuration=config)
-    return config
-
-
 def custom_path(plural: str, namespace: str | None = None, name: str | None = None,
                 sub: str | None = None) -> str:
     path = f"/apis/{GROUP}/{VERSION}"

@@ -10,8 +10,9 @@ import sys
 from aiohttp import web
 from prometheus_client import start_http_server
 
+from flowplane.kubeconfig import load_configuration
 from flowplane.runtime.app import Runtime
-from flowplane.runtime.kubeapi import KubeApi, load_configuration
+from flowplane.runtime.kubeapi import KubeApi
 from flowplane.runtime.server import event_app, health_app
 from flowplane.runtime.settings import RuntimeSettings, parse_settings
 
