@@ -11,6 +11,7 @@ from bench.bench_compiler import Row
 from bench.coldstart import ColdStartResult
 from bench.common import Summary
 from bench.latency import LatencyResult
+from bench.runtime import FLOOR_EXEC, FLOOR_TWO, WARMUP, Phase, RuntimeResult
 
 NOTES_BEGIN = "<!-- notes:begin (kept when the benchmark rewrites this file) -->"
 NOTES_END = "<!-- notes:end -->"
@@ -21,6 +22,8 @@ TARGET_COLD_SECONDS = 60.0
 TARGET_RSS_MB = 250.0
 TARGET_COMPILE_NODES = 1000
 TARGET_COMPILE_MS = 50.0
+TARGET_ACCEPT_RATIO = 1.5
+TARGET_THROUGHPUT_SHARE = 0.8
 
 
 @dataclass
@@ -34,6 +37,7 @@ class BenchRun:
     floor: LatencyResult | None = None
     operator: LatencyResult | None = None
     cold: list[ColdStartResult] = field(default_factory=list)
+    runtime: RuntimeResult | None = None
     profiles: dict[str, list[tuple[str, float, float]]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -91,12 +95,202 @@ def targets(run: BenchRun) -> list[tuple[str, str, str, bool | None]]:
         out.append(("API writes at rest", f"0 in {idle.seconds:.0f} s",
                     f"{idle.flowplane_writes:.0f} (operator counter: {idle.operator_writes:.0f})",
                     idle.flowplane_writes == 0 and idle.operator_writes == 0))
+    out += runtime_targets(run.runtime)
     row = next((r for r in run.compiler if r.nodes == TARGET_COMPILE_NODES), None)
     if row is not None:
         out.append((f"compile a {TARGET_COMPILE_NODES}-node graph", f"< {TARGET_COMPILE_MS:.0f} ms",
                     f"{row.compile_ms:.1f} ms median, {row.compile_p95_ms:.1f} ms p95",
                     row.compile_ms < TARGET_COMPILE_MS))
     return out
+
+
+def _load(phase: Phase) -> str:
+    return f"{phase.load[0]:.2f}"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(b) else math.nan
+
+
+def runtime_targets(rt: RuntimeResult | None) -> list[tuple[str, str, str, bool | None]]:
+    out: list[tuple[str, str, str, bool | None]] = []
+    if rt is None:
+        return out
+    fl, op = rt.phase("floor", "accept"), rt.phase("runtime", "accept")
+    if fl and op:
+        ratio = _ratio(op.summary().p50, fl.summary().p50)
+        out.append(("runtime: event -> 202 p50", f"<= {TARGET_ACCEPT_RATIO}x the floor's p50 "
+                    "(direct creates)", f"{_ms(op.summary().p50)} ms vs floor "
+                    f"{_ms(fl.summary().p50)} ms = {ratio:.2f}x (load {_load(fl)} / "
+                    f"{_load(op)})", None if math.isnan(ratio) else
+                    bool(ratio <= TARGET_ACCEPT_RATIO)))
+    fl, op = rt.phase("floor", "throughput"), rt.phase("runtime", "throughput")
+    if fl and op:
+        share = _ratio(op.rate, fl.rate)
+        out.append((f"runtime: accepted events/s, one replica, {op.concurrency} in flight",
+                    f">= {TARGET_THROUGHPUT_SHARE:.0%} of the floor's creates/s",
+                    f"{op.rate:.0f}/s vs floor {fl.rate:.0f}/s = {share:.0%} (load "
+                    f"{_load(fl)} / {_load(op)})",
+                    None if math.isnan(share) else bool(share >= TARGET_THROUGHPUT_SHARE)))
+    fl, op = rt.phase("floor", "e2e"), rt.phase("runtime", "e2e")
+    if fl and op:
+        ratio = _ratio(op.summary().p50, fl.summary().p50)
+        out.append(("runtime: event -> run Succeeded p50, 3-step plan",
+                    "none set (floor: create + 2 status patches)",
+                    f"{_ms(op.summary().p50)} ms vs floor {_ms(fl.summary().p50)} ms = "
+                    f"{ratio:.2f}x (load {_load(fl)} / {_load(op)})", None))
+    if rt.phases:
+        started = sum(p.runs_started for p in rt.phases)
+        finished = sum(p.runs_finished for p in rt.phases)
+        out.append(("runtime: every accepted run executed once", "executions finished = runs "
+                    "created (RUNTIME.md: a finished step never runs again)",
+                    f"{finished:.0f} executions of {started:.0f} runs", finished == started))
+    return out
+
+
+def _per_event(value: float | None, phase: Phase) -> str:
+    if value is None or not phase.count:
+        return "n/a"
+    return f"{value / phase.count:.2f}"
+
+
+def runtime_section(rt: RuntimeResult) -> list[str]:
+    lines = [
+        "## 6. Runtime",
+        "",
+        f"`bench/runtime.py`. One `flowplane-runtime` replica as its own process "
+        f"(`--namespace` on the benchmark's namespace, `--max-runs-per-minute "
+        f"1000000`); the operator made the two workflows live and was stopped before "
+        f"anything was measured. Each measurement is made by the floor and then by the "
+        f"runtime, one right after the other, after {WARMUP} warm-up calls each. The "
+        "workflows' `spec.runHistory` is "
+        + ("the default (50 of each outcome)." if rt.run_history is None else
+           f"{rt.run_history} of each outcome (not the default)."),
+        "",
+        f"- **accept**: {rt.events} sequential events (`POST /hook`, `Host: "
+        "hook-trigger.<ns>.svc`, a small JSON body) to a live webhook workflow "
+        "(webhook -> transform); latency from sending to the `202`. The runtime also "
+        "executes every run it accepts (claim, one status write per step, the final "
+        "status; past `runHistory` 50 it deletes the oldest) while the next events arrive.",
+        f"- **throughput**: {rt.burst} events to the same workflow with {rt.concurrency} "
+        "senders in flight; accepted events/s = `202`s / seconds from the first send to "
+        "the last answer. *drain*: from the last `202` until the runtime finished every "
+        "run it accepted.",
+        f"- **e2e**: {rt.e2e_events} sequential events to a 3-step plan (webhook -> "
+        "transform -> `http` action POSTing to a local sink); latency from sending to the "
+        "arrival of the watch event with `status.phase: Succeeded`.",
+        "",
+        "The **floor** is a direct client in the same run, in a namespace no runtime "
+        "watches, making the same API calls: for accept and throughput, `POST "
+        "workflowruns` with the body the runtime writes (`pinning.run_body`, the event "
+        "copied from a run the runtime stored); for e2e, the create + 2 status patches "
+        "(Running with the claim, then the final status with the 3 steps, copied from a "
+        "run the runtime finished), each guarded by the previous resourceVersion, timed "
+        "to the same watch event. Its client is the runtime's own API client "
+        "(`flowplane.runtime.kubeapi.KubeApi`: asynchronous aiohttp, a pooled keep-alive "
+        "connection, the same TLS and token), so it is exactly as efficient as the "
+        "runtime's path to the API server; the events are sent by an aiohttp session "
+        "with as many keep-alive connections as senders.",
+        "",
+        f"**{FLOOR_EXEC}** (a diagnostic, not a target): the floor's creates, each followed "
+        "in the background by the status writes the runtime makes to execute that run "
+        "(the claim, one write after each step, the final status; no retention deletes). "
+        "The latency is still to the create's answer. It shows how much of the gap is the "
+        "execution writes competing for the same API server, rather than the runtime's "
+        "own code.",
+        "",
+        f"**{FLOOR_TWO}** (a diagnostic): the same with only two background writes per run, "
+        "the claim and the final status (with every step): what the execution would cost "
+        "if the runtime wrote the trigger's step with the claim and the last step with the "
+        "final status, and did not write after steps without side effects.",
+        "",
+        "| measurement | who | n | in flight | ok | p50 ms | p95 ms | max ms | per s | "
+        "load (1 min) at start |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in rt.phases:
+        s = p.summary()
+        refused = {k: v for k, v in p.statuses.items() if k != "ok"}
+        ok = f"{p.ok}" + (f" ({', '.join(f'{k}: {v}' for k, v in refused.items())})"
+                          if refused else "")
+        lines.append(f"| {p.test} | {p.who} | {p.count} | {p.concurrency} | {ok} | "
+                     f"{_ms(s.p50)} | {_ms(s.p95)} | {_ms(s.max)} | {p.rate:.0f} | "
+                     f"{_load(p)} |")
+    lines.append("")
+    ratios = []
+    for test in ("accept", "throughput", "e2e"):
+        fl, op = rt.phase("floor", test), rt.phase("runtime", test)
+        if fl is None or op is None:
+            continue
+        a, b = op.summary(), fl.summary()
+        text = (f"{test}: p50 {_ratio(a.p50, b.p50):.2f}x, p95 {_ratio(a.p95, b.p95):.2f}x")
+        if test == "throughput":
+            text += f", rate {_ratio(op.rate, fl.rate):.0%} of the floor"
+            if op.drain_seconds is not None:
+                sustained = op.ok / (op.seconds + op.drain_seconds)
+                text += (f"; drain {op.drain_seconds:.1f} s, so runs finished at "
+                         f"{sustained:.0f}/s")
+        if test == "e2e" and op.accepted_at and fl.accepted_at:
+            a202, fcreate = Summary.of(op.accepted_at), Summary.of(fl.accepted_at)
+            text += (f" (of which to the `202` {_ms(a202.p50)} ms vs the floor's create "
+                     f"{_ms(fcreate.p50)} ms = {_ratio(a202.p50, fcreate.p50):.2f}x, with no "
+                     "other run in flight)")
+        ratios.append(text)
+    if ratios:
+        lines += ["Runtime / floor: " + "; ".join(ratios) + ".", ""]
+    for who in (FLOOR_EXEC, FLOOR_TWO):
+        diag = []
+        for test in ("accept", "throughput"):
+            fx, op, fl = rt.phase(who, test), rt.phase("runtime", test), rt.phase("floor", test)
+            if fx is None or op is None or fl is None:
+                continue
+            diag.append(f"{test}: p50 {_ratio(op.summary().p50, fx.summary().p50):.2f}x"
+                        + (f", rate {_ratio(op.rate, fx.rate):.0%}" if test == "throughput"
+                           else "")
+                        + f" (itself against the floor: p50 "
+                        f"{_ratio(fx.summary().p50, fl.summary().p50):.2f}x"
+                        + (f", rate {_ratio(fx.rate, fl.rate):.0%}" if test == "throughput"
+                           else "") + ")")
+        if diag:
+            lines += [f"Runtime / {who}: " + "; ".join(diag) + ".", ""]
+    cpu_cols = ["runtime", "benchmark"] + (["etcd + kube-apiserver"]
+                                           if rt.control_plane_cpu else [])
+    lines += [
+        "Where the work goes, per event: the kube-apiserver's own counters for "
+        "`workflowruns` over each measurement (API calls per event, and the server's mean "
+        "time per call), and CPU ms per event from /proc. A measurement lasts until every "
+        "run it created is seen finished and the runtime then finished no execution for "
+        f"{rt.quiet:g} s, so the runtime's execution and retention calls are in its row. The last "
+        "column is the runtime's own counters over the measurement: runs it created / "
+        "executions it finished.",
+        "",
+        "| measurement | who | POST | PATCH | GET | DELETE | not 2xx | apiserver ms per POST | "
+        "apiserver ms per PATCH | " + " | ".join(f"{c} CPU ms" for c in cpu_cols)
+        + " | runtime runs / executions |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|" + "---:|" * len(cpu_cols) + "---:|",
+    ]
+    for p in rt.phases:
+        cpu = [_per_event(None if c not in p.cpu else p.cpu[c] * 1000, p) for c in cpu_cols]
+        lines.append(
+            f"| {p.test} | {p.who} | {_per_event(p.api_calls.get('POST'), p)} | "
+            f"{_per_event(p.api_calls.get('PATCH'), p)} | {_per_event(p.api_calls.get('GET'), p)}"
+            f" | {_per_event(p.api_calls.get('DELETE'), p)} | "
+            + (", ".join(f"{k} {_per_event(v, p)}" for k, v in p.api_calls.items()
+                         if " " in k and v) or "-") + " | "
+            f"{_num(p.api_ms.get('POST'))} | {_num(p.api_ms.get('PATCH'))} | "
+            + " | ".join(cpu) + f" | {p.runs_started:.0f} / {p.runs_finished:.0f}"
+            + ("" if p.settled else " (still executing)") + " |")
+    failed = sum(p.runs_failed for p in rt.phases)
+    ran = rt.phases
+    started, finished = sum(p.runs_started for p in ran), sum(p.runs_finished for p in ran)
+    twice = ", ".join(f"{p.who} {p.test}: {p.runs_finished - p.runs_started:.0f}" for p in ran
+                      if p.runs_finished > p.runs_started)
+    lines += ["", f"The runtime's own counters over all measurements: {started:.0f} runs "
+              f"created, {finished:.0f} executions finished, {failed:.0f} of them Failed"
+              + (f"; **more executions than runs** (executed again after they had finished: "
+                 f"{twice})" if twice else "") + f". This part took {rt.seconds:.0f} s "
+              f"({rt.setup_seconds:.1f} s of setup).", ""]
+    return lines
 
 
 def _kept_notes(path: Path) -> str:
@@ -267,10 +461,15 @@ def render(run: BenchRun, notes: str = "") -> str:
             "",
         ]
 
+    if run.runtime is not None:
+        lines += runtime_section(run.runtime)
+
     if run.profiles:
-        lines += ["## Profiles (py-spy, operator process)", ""]
+        lines += ["## Profiles (py-spy)", ""]
         for label, frames in run.profiles.items():
-            lines += [f"`{label}` - the most expensive frames (inclusive % of samples, self %):",
+            who = "runtime" if label.startswith("runtime") else "operator"
+            lines += [f"`{label}` ({who} process) - the most expensive frames (inclusive % of "
+                      "samples, self %):",
                       "", "| inclusive % | self % | frame |", "|---:|---:|---|"]
             lines += [f"| {i:.1f} | {s:.1f} | `{f}` |" for f, i, s in frames]
             lines += [""]
@@ -292,6 +491,7 @@ def to_json(run: BenchRun) -> dict[str, Any]:
         "floor": run.floor.to_json() if run.floor else None,
         "operator": run.operator.to_json() if run.operator else None,
         "cold": [c.to_json() for c in run.cold],
+        "runtime": run.runtime.to_json() if run.runtime else None,
         "targets": [list(t) for t in targets(run)],
         "errors": run.errors,
     }

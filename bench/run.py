@@ -4,9 +4,11 @@
 
 Measures, in one run: (1) publish-to-live latency of the operator and (2) of the floor
 (the same API writes made directly), (3) cold start of N workflows x 3 versions, (4) API
-writes at rest, (5) the compiler. It starts its own LocalControlPlane in a fresh state
-directory (under --workdir) and stops it at the end; operator logs, raw results
-(results.json) and profiles stay in the workdir.
+writes at rest, (5) the compiler, (6) the runtime (event -> 202, accepted events/s,
+event -> run Succeeded), each against a direct client making the same API calls. It
+starts its own LocalControlPlane in a fresh state directory (under --workdir) and stops
+it at the end; operator and runtime logs, raw results (results.json) and profiles stay
+in the workdir.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from bench.common import (
 from bench.latency import measure_floor, measure_operator
 from bench.profiling import PySpy, summarize
 from bench.report import BenchRun, to_json, write
+from bench.runtime import measure_runtime
 from flowplane.testing.cluster import LocalControlPlane, repo_root
 from flowplane.testing.kube import install_crds
 from flowplane.testing.operator_process import OperatorProcess
 
-PHASES = ("compiler", "floor", "latency", "coldstart")
+PHASES = ("compiler", "floor", "latency", "runtime", "coldstart")
 SERVICE_RANGE = "10.0.0.0/16"
 
 
@@ -52,6 +55,10 @@ class Sizes:
     idle_seconds: float
     compile_sizes: tuple[int, ...]
     compile_repeats: int
+    runtime_events: int = 200  # sequential events -> 202 (and as many floor creates)
+    runtime_burst: int = 400  # events sent with `runtime_concurrency` in flight
+    runtime_concurrency: int = 16
+    runtime_e2e: int = 50  # sequential events -> run Succeeded (3-step plan)
 
     @classmethod
     def full(cls) -> Sizes:
@@ -59,14 +66,15 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(5, 30, (10, 30), 10.0, (10, 100, 1000), 5)
+        return cls(5, 30, (10, 30), 10.0, (10, 100, 1000), 5, 40, 120, 16, 10)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="tiny sizes (5 workflows / 30 publishes; cold start 10 and 30; 10 s idle)")
+                   help="tiny sizes (5 workflows / 30 publishes; cold start 10 and 30; 10 s "
+                        "idle; runtime 40 / 120 / 10 events)")
     p.add_argument("--out", type=Path, default=repo_root() / "BENCHMARKS.md",
                    help="the report to write (default: %(default)s)")
     p.add_argument("--workdir", type=Path, default=repo_root() / ".cache" / "bench",
@@ -79,8 +87,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="extra flag for every operator started (repeatable), e.g. --workers=8")
     p.add_argument("--operator-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for every operator started (repeatable)")
+    p.add_argument("--runtime-arg", action="append", default=[], metavar="ARG",
+                   help="extra flag for the runtime (repeatable)")
+    p.add_argument("--runtime-run-history", type=int, metavar="N",
+                   help="spec.runHistory of the runtime bench's workflows (default: 50, the "
+                        "CRD's default)")
     p.add_argument("--profile", action="store_true",
-                   help="record py-spy profiles of the operator (latency, largest cold start)")
+                   help="record py-spy profiles of the operator (latency, largest cold start) "
+                        "and of the runtime (each runtime measurement)")
     return p.parse_args(argv)
 
 
@@ -117,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             operator = OperatorOptions(
                 args=tuple(args.operator_arg),
-                env=dict(kv.split("=", 1) for kv in args.operator_env) or None)
+                env=dict(kv.split("=", 1) for kv in args.operator_env) or None,
+                runtime_args=tuple(args.runtime_arg), run_history=args.runtime_run_history)
             _cluster_phases(run, cp, phases, sizes, cold_sizes, idle, workdir, args.profile,
                             operator)
         finally:
@@ -136,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 class OperatorOptions:
     args: tuple[str, ...] = ()
     env: dict[str, str] | None = None
+    runtime_args: tuple[str, ...] = ()
+    run_history: int | None = None
 
 
 def _cluster_phases(run: BenchRun, cp: LocalControlPlane, phases: set[str], sizes: Sizes,
@@ -194,6 +211,33 @@ def _cluster_phases(run: BenchRun, cp: LocalControlPlane, phases: set[str], size
                     operator.stop()
                 delete_namespace(api, ns, wait=120)
             attempt("latency", latency)
+
+        if "runtime" in phases:
+            def runtime() -> None:
+                ns, floor_ns = "bench-runtime", "bench-runtime-floor"
+                for name in (ns, floor_ns):
+                    create_namespace(api, name)
+                pids = [pid for name, pid in cp.component_pids().items()
+                        if name in ("etcd", "kube-apiserver") and pid is not None]
+                log(f"runtime: {sizes.runtime_events} sequential events, "
+                    f"{sizes.runtime_burst} with {sizes.runtime_concurrency} in flight, "
+                    f"{sizes.runtime_e2e} to Succeeded")
+                try:
+                    run.runtime = measure_runtime(
+                        api, kubeconfig, ns, floor_ns, logs, events=sizes.runtime_events,
+                        burst=sizes.runtime_burst, concurrency=sizes.runtime_concurrency,
+                        e2e_events=sizes.runtime_e2e, control_plane_pids=pids,
+                        profile=(lambda pid, label: PySpy(pid, workdir, label))
+                        if profile else None, runtime_args=options.runtime_args,
+                        run_history=options.run_history)
+                    for path in run.runtime.profiles:
+                        label = Path(path).stem.removeprefix("profile-")
+                        run.profiles[label] = summarize(Path(path), 25)
+                finally:
+                    for name in (ns, floor_ns):
+                        waited = delete_namespace(api, name, wait=180)
+                        log(f"deleted namespace {name} in {waited:.1f}s")
+            attempt("runtime", runtime)
 
         if "coldstart" in phases:
             largest = max(cold_sizes)

@@ -2,7 +2,8 @@
 
 The latency run uses the session's cluster-wide operator. The floor and the cold start
 need namespaces no other operator watches, so the session operator is stopped for them
-and started again afterwards.
+and started again afterwards. The runtime bench starts its own runtime (on its namespace
+only); the session operator makes its workflows live.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bench.coldstart import measure_cold_start
 from bench.common import create_namespace, delete_namespace, machine_info
 from bench.latency import measure_floor, measure_operator
 from bench.report import BenchRun, write
+from bench.runtime import FLOOR_EXEC, FLOOR_TWO, measure_runtime
 from kubernetes import client
 
 from flowplane.testing.operator_process import OperatorProcess
@@ -62,3 +64,48 @@ def test_bench_code_paths(
     write(run, out)
     text = out.read_text()
     assert "## Results against targets" in text and "publish-to-live p50" in text
+
+
+def test_runtime_bench_code_paths(
+    api_client: client.ApiClient, kubeconfig: str, namespace: str, crds: None,
+    running_operator: OperatorProcess, tmp_path: Path,
+) -> None:
+    floor_ns = f"{namespace}-floor"
+    create_namespace(api_client, floor_ns)
+    try:
+        result = measure_runtime(api_client, kubeconfig, namespace, floor_ns, tmp_path,
+                                 events=5, burst=16, concurrency=4, e2e_events=3,
+                                 start_operator=False, quiet=0.5)
+    finally:
+        delete_namespace(api_client, floor_ns)
+
+    expected = {(who, test) for who in ("floor", "runtime") for test in
+                ("accept", "throughput", "e2e")}
+    expected |= {(who, test) for who in (FLOOR_EXEC, FLOOR_TWO) for test in
+                 ("accept", "throughput")}
+    assert {(p.who, p.test) for p in result.phases} == expected
+    for phase in result.phases:
+        assert phase.ok == phase.count, (phase.who, phase.test, phase.statuses)
+        assert all(_finite(x) for x in phase.latencies)
+        assert phase.rate > 0
+        assert phase.api_calls["POST"] >= phase.count  # the apiserver's counter moved
+        assert phase.runs_failed == 0
+        if phase.who == "runtime":
+            assert phase.runs_started == phase.count
+    runtime_tput = result.phase("runtime", "throughput")
+    assert runtime_tput is not None and _finite(runtime_tput.drain_seconds)
+    for who in ("floor", "runtime"):
+        e2e = result.phase(who, "e2e")
+        assert e2e is not None and len(e2e.accepted_at) == 3
+    accept = result.phase("runtime", "accept")
+    assert accept is not None and accept.api_calls["PATCH"] >= 4 * accept.count
+    assert "runtime" in accept.cpu
+
+    run = BenchRun(command="pytest", date="now", quick=True, machine=machine_info(api_client),
+                   runtime=result)
+    out = tmp_path / "BENCHMARKS.md"
+    write(run, out)
+    text = out.read_text()
+    assert "## 6. Runtime" in text
+    assert "runtime: event -> 202 p50" in text and "runtime: accepted events/s" in text
+    assert "runtime: event -> run Succeeded p50" in text
