@@ -86,6 +86,10 @@ class Runtime:
         self.window = safety.RateWindow()
         self.guard = DestinationGuard(settings.http_deny_cidrs)
         self._backoff: dict[Key, tuple[int, float]] = {}
+        self._deleting: set[Key] = set()
+        """Runs this replica asked to delete and the cache still shows."""
+        self._pruning: dict[tuple[str, str], bool] = {}
+        """Workflows being pruned now -> whether another pass was asked for meanwhile."""
         self._plan_cache: dict[tuple[str, str, str], PlanGraph] = {}
         self._running: dict[Key, asyncio.Task[None]] = {}
         self._handles: dict[Key, Any] = {}
@@ -300,6 +304,7 @@ class Runtime:
         if kind == "DELETED":
             self._unclaimed_since.pop(key, None)
             self._backoff.pop(key, None)
+            self._deleting.discard(key)
             return
         workflow = ((obj.get("spec") or {}).get("workflowRef") or {}).get("name")
         if workflow:
@@ -503,6 +508,23 @@ class Runtime:
         `finished` is (name, phase, finishedAt, uid) of a run this replica just finished:
         the run cache may not show it (or its last write) yet, and it must count.
         """
+        key = (namespace, workflow)
+        if key in self._pruning:  # one pass per workflow at a time; ask for one more
+            self._pruning[key] = True
+            return
+        self._pruning[key] = False
+        try:
+            while True:
+                await self._prune_once(namespace, workflow, finished)
+                if not self._pruning[key]:
+                    return
+                self._pruning[key] = False
+                finished = None
+        finally:
+            self._pruning.pop(key, None)
+
+    async def _prune_once(self, namespace: str, workflow: str,
+                          finished: tuple[str, str, str, str] | None) -> None:
         wf = self.workflows.get(namespace, workflow)
         if wf is None:
             return
@@ -524,7 +546,14 @@ class Runtime:
         for phase, runs in by_phase.items():
             runs.sort(reverse=True)
             for _, name, uid in runs[keep[phase]:]:
-                await self.api.delete(custom_path(RUN_PLURAL, namespace, name), uid=uid)
+                if (namespace, name) in self._deleting:
+                    continue  # asked already; the watch has not shown it gone yet
+                self._deleting.add((namespace, name))
+                try:
+                    await self.api.delete(custom_path(RUN_PLURAL, namespace, name), uid=uid)
+                except ApiError:
+                    self._deleting.discard((namespace, name))
+                    raise
 
     # ------------------------------------------------------------------ events
 

@@ -45,7 +45,8 @@ class RateWindow:
         return times
 
     def count(self, key: tuple[str, str], now: float, since: float = 0.0) -> int:
-        return sum(1 for t, _ in self._trim(key, now, since) if t >= since)
+        # Entries are kept in time order and trimmed below max(window start, since).
+        return len(self._trim(key, now, since))
 
     def record(self, key: tuple[str, str], run: str, at: float) -> None:
         if (key, run) in self._seen:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from flowplane.compiler.durations import parse_duration
 from flowplane.model.run import (
     FINISHED_PHASES,
+    RUN_OUTPUT_LIMIT,
     RUN_PLURAL,
     RunPhase,
     StepError,
@@ -115,8 +116,13 @@ class RunHandle:
         return {"id": self.executor_id, "heartbeatAt": now_rfc3339(),
                 "leaseSeconds": self.lease_seconds}
 
-    async def write(self, status: dict[str, Any]) -> None:
-        """Merge `status` (with a fresh heartbeat) guarded by the last resourceVersion."""
+    async def write(self, status: dict[str, Any], *, retry_conflicts: bool = True) -> None:
+        """Merge `status` (with a fresh heartbeat) guarded by the last resourceVersion.
+
+        A claim is made on what was read and is never retried on a conflict: the run may
+        have finished or been claimed since (`retry_conflicts=False`). Later writes retry
+        while the run is still ours and unfinished.
+        """
         async with self._lock:
             body = {"metadata": {"resourceVersion": self.resource_version},
                     "status": {**status, "executor": self._executor()}}
@@ -128,12 +134,18 @@ class RunHandle:
                         raise ClaimLost(f"{self.namespace}/{self.name} was deleted") from exc
                     if exc.status != 409:
                         raise
+                    if not retry_conflicts:
+                        raise ClaimLost(f"{self.namespace}/{self.name} changed since it was "
+                                        "read") from exc
                     current = await self.api.get(custom_path(RUN_PLURAL, self.namespace,
                                                              self.name))
-                    owner = ((current.get("status") or {}).get("executor") or {}).get("id")
+                    fresh = current.get("status") or {}
+                    owner = (fresh.get("executor") or {}).get("id")
                     if owner != self.executor_id:
                         raise ClaimLost(f"{self.namespace}/{self.name} is run by {owner}") \
                             from exc
+                    if fresh.get("phase") in FINISHED_PHASES:
+                        raise ClaimLost(f"{self.namespace}/{self.name} is finished") from exc
                     self.resource_version = str(current["metadata"]["resourceVersion"])
                     body["metadata"]["resourceVersion"] = self.resource_version
                     continue
@@ -190,8 +202,20 @@ class Worker:
                                  "startedAt": status.startedAt or now}
         if status.phase != RunPhase.RUNNING:
             patch["conditions"] = [succeeded_condition("Unknown", "Running", "", now)]
+        if not status.steps:
+            # A new run: its trigger step (the event, no side effect) is recorded with the
+            # claim, so it is written before the next step starts without a write of its own.
+            plan = await self.load_plan(handle.namespace, handle.spec.plan.configMap,
+                                        handle.spec.plan.hash)
+            if plan is not None:
+                steps = executor.steps_by_node(plan, [])
+                steps[plan.trigger] = self._record(
+                    steps[plan.trigger],
+                    Outcome(True, _event_output(handle.spec.event.model_dump(mode="json"))),
+                    now_rfc3339(), RUN_OUTPUT_LIMIT)
+                patch["steps"] = _dump(executor.ordered(plan, steps))
         try:
-            await handle.write(patch)
+            await handle.write(patch, retry_conflicts=False)
         except (ApiError, ClaimLost) as exc:
             log.debug("claim of %s/%s lost: %s", handle.namespace, handle.name, exc)
             return None
@@ -288,8 +312,10 @@ class Worker:
                 time.monotonic() - began)
             steps[node] = self._record(steps[node], outcome, started,
                                        executor.run_budget_left(steps.values()))
-            executor.advance(plan, steps)  # record the skips this outcome decides
-            await handle.write({"steps": _dump(executor.ordered(plan, steps))})
+            # Record the outcome (and the skips it decides) before the next step starts;
+            # when no step follows, it is written with the run's final status instead.
+            if executor.advance(plan, steps).node is not None:
+                await handle.write({"steps": _dump(executor.ordered(plan, steps))})
 
     def _record(self, step: StepStatus, outcome: Outcome, started: str, budget: int) -> StepStatus:
         output, truncated = executor.cap_output(outcome.output, budget)
