@@ -36,7 +36,7 @@ if ready.status == "True" then
 end
 local degraded = {
   PublishRejected = true, SafetyPaused = true, ValidationFailed = true,
-  CompileFailed = true, ServiceConflict = true,
+  CompileFailed = true, ServiceConflict = true, InvalidSpec = true, ForkRefused = true,
 }
 if degraded[ready.reason] then
   hs.status = "Degraded"

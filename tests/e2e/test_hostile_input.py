@@ -265,7 +265,7 @@ def test_hostile_objects_are_reported_and_never_block_others(
     # A version of a workflow that does not exist; a workflow wanting a version that never
     # will. (Names that cannot name the trigger Service are refused by the schema.)
     kube.create(version_body("nobody", 1))
-    kube.create(workflow_body("waiting", publishedVersion=2**62))
+    kube.create(workflow_body("waiting", publishedVersion=10**9))  # the highest allowed
 
     def rejected(wf: str) -> dict[str, Any] | None:
         status = kube.wf_status(wf)

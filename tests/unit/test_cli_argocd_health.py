@@ -47,6 +47,8 @@ def workflow(phase: str = "Published", ready: tuple[str, str] | None = ("True", 
     (workflow(phase="PausedSafety", ready=("False", "SafetyPaused")), "Degraded"),
     (workflow(phase="Archived", ready=("False", "PublishRejected")), "Degraded"),
     (workflow(ready=("False", "ServiceConflict")), "Degraded"),
+    (workflow(ready=("False", "InvalidSpec")), "Degraded"),
+    (workflow(ready=("False", "ForkRefused")), "Degraded"),
     (workflow(ready=("False", "SomethingNew")), "Progressing"),
     # the operator has not acted on the latest spec yet: the old Ready does not count
     (workflow(ready=("True", "Published"), generation=5, observed=4), "Progressing"),

@@ -52,6 +52,8 @@ def test_commands_and_their_arguments() -> None:
     ["trip", "wf"],
     ["trip", "wf", "--reason", "not a reason"],
     ["trip", "wf", "--reason", "Trailing:"],
+    ["trip", "wf", "--reason", "R" * 129],  # the CRD's bound on status.safety.reason
+    ["trip", "wf", "--reason", "Valid", "--message", "m" * 1025],
     ["diff", "wf", "1"],
 ])
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,12 @@ from kubernetes.client.exceptions import ApiException
 from flowplane.cli import graphdiff, lint, render, runs, status, table
 from flowplane.cli.api import Api, Obj
 from flowplane.cli.status import OperationError, Outcome
-from flowplane.model.resources import ANN_RESUME, ANN_REVERT
+from flowplane.model.resources import (
+    ANN_RESUME,
+    ANN_REVERT,
+    SAFETY_MESSAGE_MAX,
+    SAFETY_REASON_MAX,
+)
 from flowplane.model.run import ANN_REPLAY, TriggerKind
 from flowplane.runtime.pinning import (
     TRIGGER_SUFFIX,
@@ -426,9 +431,17 @@ def _token(text: str) -> str:
 
 
 def _reason(text: str) -> str:
-    if not status.REASON_PATTERN.match(text) or len(text) > 1024:
+    if not status.REASON_PATTERN.match(text) or len(text) > SAFETY_REASON_MAX:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a valid reason: use one CamelCase word such as RunRateExceeded")
+            f"{text!r} is not a valid reason: use one CamelCase word such as RunRateExceeded "
+            f"(at most {SAFETY_REASON_MAX} characters)")
+    return text
+
+
+def _safety_message(text: str) -> str:
+    if len(text) > SAFETY_MESSAGE_MAX:
+        raise argparse.ArgumentTypeError(
+            f"the message has {len(text)} characters; at most {SAFETY_MESSAGE_MAX} are allowed")
     return text
 
 
@@ -506,7 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workflow", metavar="WF")
     p.add_argument("--reason", required=True, type=_reason,
                    help="CamelCase reason, e.g. RunRateExceeded")
-    p.add_argument("--message", default="", help="human-readable details")
+    p.add_argument("--message", default="", type=_safety_message,
+                   help=f"human-readable details (at most {SAFETY_MESSAGE_MAX} characters)")
 
     p = add("diff", "compare the graphs of versions N and M", cmd_diff)
     p.add_argument("workflow", metavar="WF")

@@ -38,6 +38,11 @@ LABEL_SLICE_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 SLICE_MANAGER = "operator.flowplane.dev"
 
 
+VERSION_MAX = 1_000_000_000
+"""The highest version number (spec.version, spec.publishedVersion): far from int64, so a
+fork always has a next number to take until then, and is refused clearly after it."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -94,6 +99,7 @@ class WorkflowVersionSpec(_Model):
     )
     version: int = Field(
         ge=1,
+        le=VERSION_MAX,
         json_schema_extra={
             "x-kubernetes-validations": [
                 {"rule": "self == oldSelf", "message": "version is immutable"}
@@ -148,8 +154,8 @@ class RunHistory(_Model):
 class WorkflowSpec(_Model):
     displayName: str | None = Field(default=None, max_length=256)
     publishedVersion: int | None = Field(
-        default=None, ge=1, description="The version wanted live; absent means nothing live."
-    )
+        default=None, ge=1, le=VERSION_MAX,
+        description="The version wanted live; absent means nothing live.")
     suspend: bool = Field(default=False, description="Keep the pointer but unwire the trigger.")
     archived: bool = Field(default=False, description="Nothing live; publishing is rejected.")
     runHistory: RunHistory = Field(
@@ -181,10 +187,21 @@ class LastPublish(_Model):
     time: str
 
 
+# What a safety trip may say (the runtime and users write status.safety). The CRD bounds
+# them so the condition they become is valid; the model does not enforce the bounds when
+# reading: an object stored before the bound existed must still read as tripped (a status
+# that failed to parse would read as "not tripped" and fail open).
+SAFETY_REASON_MAX = 128
+SAFETY_MESSAGE_MAX = 1024
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
 class SafetyStatus(_Model):
     tripped: bool = False
-    reason: str | None = None
-    message: str | None = None
+    reason: str | None = Field(default=None, json_schema_extra={
+        "maxLength": SAFETY_REASON_MAX, "pattern": CONDITION_REASON_PATTERN})
+    message: str | None = Field(default=None, json_schema_extra={
+        "maxLength": SAFETY_MESSAGE_MAX})
     trippedAt: str | None = None
     resumedAt: str | None = None
     lastResumeToken: str | None = None

@@ -106,9 +106,15 @@ async def flowplane_runs(body: kopf.Body, **_: Any) -> dict[FamilyKey, RunObj] |
 @kopf.index("v1", "namespaces")
 async def flowplane_namespace_limits(
     name: str, annotations: kopf.Annotations, **_: Any
-) -> dict[str, dict[str, str]] | None:
+) -> dict[str, dict[str, str]]:
+    """Every namespace, with its limit annotations (an empty dict when it has none).
+
+    Never None: Kopf keeps an object's previous entry when its index function returns
+    None, so a tenant whose last limit annotation was removed would keep the old limits
+    until the operator restarts.
+    """
     limits = {k: v for k, v in annotations.items() if k in TENANT_LIMIT_ANNOTATIONS}
-    return {name: limits} if limits else None
+    return {name: limits}
 
 
 # ---------------------------------------------------------------- events -> dirty families

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -9,6 +10,24 @@ from typing import Literal
 from flowplane.model.resources import Condition
 
 Status = Literal["True", "False", "Unknown"]
+
+# metav1.Condition's bounds: the API server refuses a status that breaks any of them, and
+# a refused status write must never stop a decision (a safety pause would fail open).
+REASON_MAX = 1024
+MESSAGE_MAX = 32768
+_REASON_BAD = re.compile(r"[^A-Za-z0-9_,:]")
+
+
+def safe_reason(text: str, fallback: str = "Unknown") -> str:
+    """`text` as a valid metav1.Condition reason: ^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$."""
+    reason = _REASON_BAD.sub("_", text[:REASON_MAX])
+    reason = reason.lstrip("0123456789_,:").rstrip(",:")
+    return reason or fallback
+
+
+def safe_message(text: str, most: int = MESSAGE_MAX) -> str:
+    """`text` cut to at most `most` characters (an ellipsis marks the cut)."""
+    return text if len(text) <= most else text[: most - 1] + "\u2026"
 
 
 @dataclass(frozen=True)
@@ -42,8 +61,8 @@ def merge_conditions(
             Condition(
                 type=want.type,
                 status=want.status,
-                reason=want.reason,
-                message=want.message,
+                reason=safe_reason(want.reason),
+                message=safe_message(want.message),
                 lastTransitionTime=now if changed or before is None else before.lastTransitionTime,
                 observedGeneration=generation,
             )

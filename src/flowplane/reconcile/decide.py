@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flowplane.compiler import CompileResult, compile_graph
@@ -58,7 +58,9 @@ from flowplane.model.resources import (
     LABEL_VERSION,
     LABEL_WORKFLOW,
     MANAGED_BY,
+    SAFETY_MESSAGE_MAX,
     SLICE_MANAGER,
+    VERSION_MAX,
     GraphError,
     LastPublish,
     PlanRef,
@@ -67,10 +69,11 @@ from flowplane.model.resources import (
     TriggerStatus,
     VersionPhase,
     WorkflowPhase,
+    WorkflowSpec,
     WorkflowStatus,
     WorkflowVersionStatus,
 )
-from flowplane.reconcile.conditions import Desired, merge_conditions
+from flowplane.reconcile.conditions import Desired, merge_conditions, safe_message, safe_reason
 from flowplane.reconcile.retention import retention_recheck_after, versions_to_delete
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
@@ -89,6 +92,12 @@ VERSION_OWNER_KIND = "WorkflowVersion"
 SERVICE_PORT_NAME = "http"
 MAX_STATUS_ERRORS = 50
 """A hostile graph can break thousands of rules; status keeps the first ones and a count."""
+
+
+REASON_INVALID_SPEC = "InvalidSpec"
+"""Ready's reason while the Workflow's spec cannot be read (what is live is held)."""
+REASON_FORK_REFUSED = "ForkRefused"
+"""Ready's reason while an edit of the live version has no version number left to take."""
 
 
 def service_name(workflow: str) -> str:
@@ -165,6 +174,8 @@ class _Decider:
         self.canonical: dict[int, VersionObj] = {}
         self.family_errors: dict[str, GraphError] = {}
         self.spec_patched: set[str] = set()
+        self.fork_refused: str | None = None
+        """Why an edit of the live version could not be forked (nor restored)."""
         self._resolve_versions()
 
     # ------------------------------------------------------------------ inputs
@@ -356,6 +367,10 @@ class _Decider:
             self._orphans()
             return self.d
         wf = self.wf
+        if wf.spec_error is not None:
+            # A spec that cannot be read says nothing about what should be live: hold what
+            # is (never the defaults, which would deactivate) and report it.
+            wf = self.wf = replace(wf, spec=self._held_spec(wf))
         name_problem = workflow_name_problem(wf.meta.name)
         if name_problem is not None:
             self._unusable(wf, name_problem)
@@ -566,6 +581,22 @@ class _Decider:
                         f"spec.versionHistoryLimit is {limit}")
         self.d.requeue_after = retention_recheck_after(owned, limit, **args)
 
+    def _held_spec(self, wf: WorkflowObj) -> WorkflowSpec:
+        """The intent while the spec cannot be read: everything as it is now.
+
+        What is live stays live (suspended or archived if it was), nothing is published,
+        and no version is retired. Built without validation: the live number may be one
+        the model would now refuse.
+        """
+        live = self._live_now()
+        return WorkflowSpec.model_construct(
+            displayName=None,
+            publishedVersion=live.number if live is not None else None,
+            suspend=wf.status.phase == WorkflowPhase.DISABLED,
+            archived=wf.status.phase == WorkflowPhase.ARCHIVED,
+            versionHistoryLimit=None,
+        )
+
     def _unusable(self, wf: WorkflowObj, problem: str) -> None:
         """A workflow whose name cannot name its Service: say so, and write nothing else.
 
@@ -635,6 +666,16 @@ class _Decider:
                 n for k, n in self.f.taken_names if k == Kind.VERSION.value}
             while f"{wf.meta.name}-v{number}" in taken:
                 number += 1
+            if number > VERSION_MAX:
+                # No number is left for the draft, and restoring the live graph would
+                # discard the edit: keep both as they are (the plan serves the published
+                # graph) and ask the user, instead of a create the API server refuses.
+                self.fork_refused = (
+                    f"the edit of live v{live.number} cannot be saved as a new draft: "
+                    f"version numbers end at {VERSION_MAX}; v{live.number} keeps serving "
+                    "its published graph. Undo the edit of "
+                    f"{live.meta.name} (or publish another version first)")
+                return
             name = f"{wf.meta.name}-v{number}"
             body = {
                 "apiVersion": API_VERSION,
@@ -1021,8 +1062,10 @@ class _Decider:
             trig = Desired.of("TriggerWired", False, why, f"{svc} has no selector: {text}")
 
         if tripped and safety is not None:
-            paused = Desired.of("SafetyPaused", True, safety.reason or "SafetyTripped",
-                                safety.message or "a safety check tripped")
+            paused = Desired.of("SafetyPaused", True,
+                                safe_reason(safety.reason or "", "SafetyTripped"),
+                                safe_message(safety.message or "a safety check tripped",
+                                             SAFETY_MESSAGE_MAX))
         elif safety is not None and safety.resumedAt:
             paused = Desired.of("SafetyPaused", False, "Resumed",
                                 f"resumed at {safety.resumedAt}")
@@ -1031,6 +1074,24 @@ class _Decider:
 
         if blocker is not None:
             ready = Desired.of("Ready", False, *blocker)
+        elif wf.spec_error is not None:
+            held = (f"v{live_n} stays live as it is" if live_n is not None
+                    else "nothing is live")
+            ready = Desired.of("Ready", False, REASON_INVALID_SPEC,
+                               safe_message(f"the spec cannot be read ({wf.spec_error}); "
+                                            f"{held} until it is fixed", 4096))
+            before = next((c for c in wf.status.conditions if c.type == "Ready"), None)
+            if before is None or (before.reason, before.message) != (
+                    safe_reason(ready.reason), safe_message(ready.message)):
+                self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning",
+                            REASON_INVALID_SPEC, ready.message)
+        elif self.fork_refused is not None:
+            ready = Desired.of("Ready", False, REASON_FORK_REFUSED, self.fork_refused)
+            before = next((c for c in wf.status.conditions if c.type == "Ready"), None)
+            if before is None or (before.reason, before.message) != (
+                    ready.reason, ready.message):
+                self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning",
+                            REASON_FORK_REFUSED, ready.message)
         elif service_conflict:
             ready = Desired.of("Ready", False, "ServiceConflict", trig.message)
         elif slice_conflict:

@@ -20,6 +20,7 @@ from flowplane.model.resources import (
     ANN_TRIGGER_TYPE,
     LABEL_VERSION,
     LABEL_WORKFLOW,
+    SafetyStatus,
     WorkflowSpec,
     WorkflowStatus,
     WorkflowVersionStatus,
@@ -207,15 +208,37 @@ def workflow_from_body(body: Mapping[str, Any]) -> WorkflowObj:
     try:
         spec = WorkflowSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
-        spec, spec_error = WorkflowSpec(), str(exc)
+        # decide() holds what is live for such a spec; these defaults are never acted on.
+        spec, spec_error = WorkflowSpec(), _describe(exc, "spec")
     try:
         status = WorkflowStatus.model_validate(status_raw)
     except ValidationError:
-        status = WorkflowStatus()
+        status = WorkflowStatus(safety=_salvage_safety(status_raw.get("safety")))
     return WorkflowObj(
         meta=Meta.from_body(body), spec=spec, status_raw=status_raw, status=status,
         spec_error=spec_error,
     )
+
+
+def _describe(exc: ValidationError, root: str) -> str:
+    """A short, user-facing text of a validation error: `spec.field: what is wrong`."""
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join([root, *(str(p) for p in err.get("loc", ()))])
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or str(exc)
+
+
+def _salvage_safety(raw: Any) -> SafetyStatus | None:
+    """The safety part of a status that did not parse: a trip must never read as "not tripped"."""
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return SafetyStatus.model_validate(raw)
+    except ValidationError:
+        text = {k: raw.get(k) if isinstance(raw.get(k), str) else None
+                for k in ("reason", "message", "trippedAt", "resumedAt", "lastResumeToken")}
+        return SafetyStatus(tripped=raw.get("tripped") is not False, **text)
 
 
 def version_from_body(body: Mapping[str, Any]) -> VersionObj:

@@ -1,0 +1,219 @@
+"""Fail-safe on a real API server (issue 11: defects 1, 5, 9 and 10).
+
+A safety pause must unwire whatever its status says, a spec the operator cannot read must
+keep what is live, a tenant's limits must follow its annotations without a restart, and
+version numbers stay far from int64.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from flowplane.model.resources import VERSION_MAX
+from flowplane.testing.kube import Kube, install_crds, wait_for
+from flowplane.testing.operator_process import OperatorProcess
+from tests.e2e.test_reliability import create_family, graph, version_body, wait_live, workflow_body
+
+pytestmark = pytest.mark.usefixtures("running_operator")
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"
+WORKFLOW_CRD = CRDS / "workflows.flowplane.dev.yaml"
+
+
+def _refused(fn: Any) -> ApiException:
+    with pytest.raises(ApiException) as info:
+        fn()
+    assert info.value.status == 422, info.value
+    return info.value
+
+
+def _unwired(kube: Kube, wf: str) -> bool:
+    return not kube.service(wf).spec.selector
+
+
+# ---------------------------------------------------------------- defect 1: safety pause
+
+
+def test_a_safety_reason_over_the_bound_is_refused_by_the_api_server(kube: Kube) -> None:
+    create_family(kube, "bounded", versions=1, publishedVersion=1)
+    wait_live(kube, "bounded", 1)
+    err = _refused(lambda: kube.patch("Workflow", "bounded", {"status": {"safety": {
+        "tripped": True, "reason": "R" * 1100}}}, status=True))
+    assert "status.safety.reason" in (err.body or "")
+    _refused(lambda: kube.patch("Workflow", "bounded", {"status": {"safety": {
+        "tripped": True, "reason": "not a reason!"}}}, status=True))
+    _refused(lambda: kube.patch("Workflow", "bounded", {"status": {"safety": {
+        "tripped": True, "reason": "Valid", "message": "m" * 1025}}}, status=True))
+    # within the bounds, a trip is accepted and unwires
+    kube.patch("Workflow", "bounded", {"status": {"safety": {
+        "tripped": True, "reason": "R" * 128, "message": "m" * 1024}}}, status=True)
+    wait_for(lambda: _unwired(kube, "bounded"), 30, "unwired by the pause")
+    paused = kube.condition("bounded", "SafetyPaused")
+    assert paused is not None and paused["status"] == "True" and paused["reason"] == "R" * 128
+
+
+def _loosened_workflow_crd(part: str, fields: dict[str, str]) -> dict[str, Any]:
+    """The Workflow CRD without the bounds of `fields` under `part` (e.g. "status.safety"),
+    as a CRD from before those bounds existed."""
+    doc = yaml.safe_load(WORKFLOW_CRD.read_text())
+    for version in doc["spec"]["versions"]:
+        node = version["schema"]["openAPIV3Schema"]
+        for key in part.split("."):
+            node = node["properties"][key]
+        for field, type_ in fields.items():
+            node["properties"][field] = {"type": type_}
+    return doc
+
+
+def _store_under_old_schema(kube: Kube, part: str, fields: dict[str, str], wf: str,
+                            patch: dict[str, Any], *, status: bool) -> None:
+    """Write `patch` while the bounds are off, then install the CRDs as they are."""
+    _replace_crd(kube.api, _loosened_workflow_crd(part, fields))
+    try:
+        def write() -> bool:
+            try:
+                kube.patch("Workflow", wf, patch, status=status)
+            except ApiException as exc:
+                if exc.status != 422:  # the loosened schema is not served yet
+                    raise
+                return False
+            return True
+        wait_for(write, 30, f"{part} stored under the old schema")
+    finally:
+        install_crds(kube.api, CRDS)
+
+
+def _replace_crd(api: client.ApiClient, doc: dict[str, Any]) -> None:
+    ext: Any = client.ApiextensionsV1Api(api)
+    current = ext.read_custom_resource_definition(doc["metadata"]["name"])
+    doc = copy.deepcopy(doc)
+    doc["metadata"]["resourceVersion"] = current.metadata.resource_version
+    ext.replace_custom_resource_definition(doc["metadata"]["name"], doc)
+
+
+def test_a_trip_stored_before_the_bound_still_unwires(kube: Kube) -> None:
+    """An object written before the CRD bound existed holds a reason no condition may carry."""
+    create_family(kube, "old-trip", versions=1, publishedVersion=1)
+    wait_live(kube, "old-trip", 1)
+    weird = "Tripped by " + "a very long and strange reason; " * 40  # about 1,300 chars
+    _store_under_old_schema(
+        kube, "status.safety", {"reason": "string", "message": "string"}, "old-trip",
+        {"status": {"safety": {"tripped": True, "reason": weird, "message": "x" * 2000}}},
+        status=True)
+    wait_for(lambda: _unwired(kube, "old-trip"), 30, "unwired despite the weird reason")
+    wait_for(lambda: kube.wf_status("old-trip").get("phase") == "PausedSafety", 30, "paused")
+    paused = kube.condition("old-trip", "SafetyPaused")
+    assert paused is not None and paused["status"] == "True"
+    assert len(paused["reason"]) <= 1024 and len(paused["message"]) <= 1024
+
+
+# ---------------------------------------------------------------- defect 5: unreadable spec
+
+
+def test_a_spec_the_operator_cannot_read_keeps_what_is_live(kube: Kube) -> None:
+    """No spec the API server accepts today fails the model (the CRD is rendered from it),
+    but one stored before a bound existed does: it must hold what is live, not deactivate."""
+    create_family(kube, "unreadable", versions=1, publishedVersion=1)
+    wait_live(kube, "unreadable", 1)
+    _store_under_old_schema(kube, "spec", {"displayName": "string"}, "unreadable",
+                            {"spec": {"displayName": "d" * 300}}, status=False)
+
+    def reported() -> dict[str, Any] | None:
+        ready = kube.condition("unreadable", "Ready")
+        return ready if ready is not None and ready["reason"] == "InvalidSpec" else None
+    ready = wait_for(reported, 30, "Ready=False InvalidSpec")
+    assert ready["status"] == "False"
+    assert "spec.displayName" in ready["message"] and "v1 stays live" in ready["message"]
+    status = kube.wf_status("unreadable")
+    assert status["activeVersion"] == 1 and status["phase"] == "Published"
+    assert kube.service("unreadable").spec.selector
+    assert kube.phases("unreadable")[1] == "Active"
+    wait_for(lambda: [e for e in kube.events("unreadable") if e.reason == "InvalidSpec"],
+             30, "an InvalidSpec Event")
+    events = [e for e in kube.events("unreadable") if e.reason == "InvalidSpec"]
+    assert len(events) == 1 and events[0].type == "Warning" and (events[0].count or 1) == 1
+    assert not [e for e in kube.events("unreadable") if e.reason == "Deactivated"]
+    # fixing the spec clears it
+    kube.patch("Workflow", "unreadable", {"spec": {"displayName": "fine"}})
+    wait_for(lambda: (kube.condition("unreadable", "Ready") or {}).get("reason") == "Published",
+             30, "Ready again")
+    assert kube.service("unreadable").spec.selector
+
+
+# ---------------------------------------------------------------- defect 9: tenant limits
+
+
+def test_removing_a_tenants_limit_takes_effect_without_a_restart(
+    kube: Kube, running_operator: OperatorProcess,
+) -> None:
+    pid = running_operator.proc.pid if running_operator.proc is not None else None
+    kube.core.patch_namespace(kube.ns, {"metadata": {"annotations": {
+        "flowplane.dev/allowed-apps": "github"}}})
+    try:
+        create_family(kube, "limited", versions=1)  # v1 posts to slack
+        # Once the operator has written a status, its indexes (Namespaces included) are
+        # listed, and the annotation (written before) is in them.
+        wait_for(lambda: kube.wf_status("limited").get("phase") == "Draft", 30, "a status")
+        kube.patch("Workflow", "limited", {"spec": {"publishedVersion": 1}})
+
+        def rejection() -> dict[str, Any] | None:
+            last = kube.wf_status("limited").get("lastPublish") or {}
+            return last if last.get("result") == "Rejected" else None
+        last = wait_for(rejection, 30, "publish rejected by the tenant's allowed apps")
+        assert "AppNotAllowed" in last["message"] and "github" in last["message"], last
+        assert not kube.service("limited").spec.selector
+    finally:
+        kube.core.patch_namespace(kube.ns, {"metadata": {"annotations": {
+            "flowplane.dev/allowed-apps": None}}})
+    # The same publish, with no limit left: live, from the same operator process.
+    wait_live(kube, "limited", 1)
+    assert kube.wf_status("limited")["lastPublish"]["result"] == "Succeeded"
+    assert running_operator.proc is not None and running_operator.proc.pid == pid
+
+
+# ---------------------------------------------------------------- defect 10: version numbers
+
+
+def test_version_numbers_near_int64_are_refused_by_the_api_server(kube: Kube) -> None:
+    kube.create(workflow_body("huge"))
+    err = _refused(lambda: kube.create(version_body("huge", 10**12)))
+    assert "spec.version" in (err.body or "") and "1000000000" in (err.body or ""), err.body
+    err = _refused(lambda: kube.create(version_body("huge", 2**63 - 1, name="huge-max")))
+    assert "spec.version" in (err.body or "")
+    err = _refused(lambda: kube.patch("Workflow", "huge", {"spec": {"publishedVersion": 10**12}}))
+    assert "spec.publishedVersion" in (err.body or "") and "1000000000" in (err.body or "")
+
+
+def test_an_edit_of_the_highest_version_is_reported_not_retried(
+    kube: Kube, running_operator: OperatorProcess,
+) -> None:
+    top = VERSION_MAX
+    kube.create(workflow_body("top", publishedVersion=top))
+    kube.create(version_body("top", top))
+    wait_live(kube, "top", top)
+    edited = graph("an edit of the last number")
+    kube.patch("WorkflowVersion", f"top-v{top}", {"spec": {"graph": edited}})
+
+    def refused() -> dict[str, Any] | None:
+        ready = kube.condition("top", "Ready")
+        return ready if ready is not None and ready["reason"] == "ForkRefused" else None
+    ready = wait_for(refused, 30, "Ready=False ForkRefused")
+    assert ready["status"] == "False" and f"version numbers end at {top}" in ready["message"]
+    wait_for(lambda: [e for e in kube.events("top") if e.reason == "ForkRefused"], 30,
+             "a ForkRefused Event")
+    events = [e for e in kube.events("top") if e.reason == "ForkRefused"]
+    assert len(events) == 1 and events[0].type == "Warning"
+    # nothing was forked, the edit is kept, the published graph keeps serving
+    assert list(kube.versions("top")) == [top]
+    assert kube.versions("top")[top]["spec"]["graph"] == edited
+    assert kube.phases("top")[top] == "Active" and kube.service("top").spec.selector
+    # and no create the API server refuses (then retried forever) was ever tried
+    log = running_operator.log_path.read_text()
+    assert f"top-v{top + 1}" not in log
