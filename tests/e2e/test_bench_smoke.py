@@ -98,7 +98,9 @@ def test_runtime_bench_code_paths(
         e2e = result.phase(who, "e2e")
         assert e2e is not None and len(e2e.accepted_at) == 3
     accept = result.phase("runtime", "accept")
-    assert accept is not None and accept.api_calls["PATCH"] >= 4 * accept.count
+    # Every accepted run was executed through the runtime's own writes: the claim (with
+    # the trigger step) and the final status (with the last step) at least.
+    assert accept is not None and accept.api_calls["PATCH"] >= 2 * accept.count
     assert "runtime" in accept.cpu
 
     run = BenchRun(command="pytest", date="now", quick=True, machine=machine_info(api_client),
