@@ -26,6 +26,7 @@ from flowplane.model.run import (
     RUN_PLURAL,
     RunPhase,
     TriggerKind,
+    WorkflowRunStatus,
     token_record,
 )
 from flowplane.runtime import metrics, routing, safety
@@ -58,6 +59,14 @@ MAX_TICKS_PER_PASS = 5
 
 def _status(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return (obj or {}).get("status") or {}
+
+
+def _run_status(obj: Mapping[str, Any]) -> WorkflowRunStatus:
+    """A cached run's status as the model (an unreadable one reads as a new run)."""
+    try:
+        return WorkflowRunStatus.model_validate(_status(obj))
+    except ValueError:
+        return WorkflowRunStatus()
 
 
 def _epoch(stamp: str | None) -> float:
@@ -268,6 +277,9 @@ class Runtime:
         failures, not_before = self._backoff.get(key, (0, 0.0))
         if failures and time.monotonic() < not_before:
             return
+        # A cache entry seen after this execution ends may be stale; it must wait out the
+        # grace again rather than be claimed at once (the claim would only meet a 409).
+        self._unclaimed_since.pop(key, None)
         self._running[key] = asyncio.create_task(self._execute(key, obj), name=f"run {key}")
 
     async def _execute(self, key: Key, obj: Obj) -> None:
@@ -338,17 +350,8 @@ class Runtime:
                         self.start_run(obj)
                     continue
                 self._unclaimed_since.pop(key, None)
-                if claim_is_stale(self.worker_status(obj), now):
+                if claim_is_stale(_run_status(obj), now):
                     self.start_run(obj)
-
-    @staticmethod
-    def worker_status(obj: Obj) -> Any:
-        from flowplane.model.run import WorkflowRunStatus
-
-        try:
-            return WorkflowRunStatus.model_validate(_status(obj))
-        except ValueError:
-            return WorkflowRunStatus()
 
     # ------------------------------------------------------------------ safety
 
