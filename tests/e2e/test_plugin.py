@@ -134,7 +134,6 @@ def test_safety_trip_blocks_until_resume(kube: Kube, plugin: Run) -> None:
     failed(plugin("publish", WF, "2"),
            f"publishing is blocked by a safety pause; run `kubectl flowplane resume {WF}`")
     failed(plugin("rollback", WF, "2"), "blocked by a safety pause")
-    failed(plugin("deactivate", WF), "deactivating is blocked by a safety pause")
     assert kube.workflow(WF)["spec"]["publishedVersion"] == 1  # nothing was written
 
     out = ok(plugin("resume", WF, "--wait")).out

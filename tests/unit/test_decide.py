@@ -199,10 +199,13 @@ def test_safety_pause_blocks_publish_until_resume(world: FakeWorld) -> None:
     published(world, 2)
     assert world.actives() == [1]
     assert world.wf_status()["lastPublish"]["reason"] == "SafetyPaused"
-    # neither does deactivating
+    # deactivating is allowed while paused (nothing live); the pause stays
     world.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": None}})
     world.converge()
-    assert world.actives() == [1]
+    assert world.actives() == []
+    assert world.wf_status()["phase"] == "PausedSafety"
+    assert "activeVersion" not in world.wf_status()
+    assert "selector" not in world.service()["spec"]
     world.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": 2}})
     world.edit(Kind.WORKFLOW, WF, {"metadata": {"annotations": {
         "flowplane.dev/resume-from-safety": "r1"}}})

@@ -365,7 +365,9 @@ class DecideMachine(RuleBasedStateMachine):
         if archived:
             assert active is None
         elif tripped:
-            if self.tripped_throughout and not self.lost_live:
+            if wanted is None:
+                assert active is None, "deactivating is allowed while paused"
+            elif self.tripped_throughout and not self.lost_live:
                 assert active == self.prev_live, "a safety pause moved the live version"
         elif wanted is None:
             assert active is None

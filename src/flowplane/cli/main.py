@@ -148,8 +148,7 @@ def cmd_rollback(api: Api, args: argparse.Namespace) -> int:
 def cmd_deactivate(api: Api, args: argparse.Namespace) -> int:
     name = args.workflow
     wf = api.workflow(name)
-    if status.is_paused(wf):
-        raise OperationError(status.blocker(wf, "deactivating") or "blocked by a safety pause")
+    # Allowed while paused: nothing live is the safest state (the pause stays).
     wanted = (wf.get("spec") or {}).get("publishedVersion")
     if wanted is None and status.live_version(wf) is None:
         _out(f"workflow/{name}: nothing is live; nothing to deactivate")
@@ -159,10 +158,11 @@ def cmd_deactivate(api: Api, args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
     generation = int(patched["metadata"]["generation"])
-    outcome = _wait(api, name, lambda w: status.publish_outcome(w, None, generation),
+    outcome = _wait(api, name, lambda w: status.deactivate_outcome(w, generation),
                     args.timeout, "the workflow to be deactivated")
     if outcome.ok:
-        _out(f"workflow/{name}: deactivated; nothing is live")
+        paused = " (still paused by a safety check)" if status.is_paused(api.workflow(name)) else ""
+        _out(f"workflow/{name}: deactivated; nothing is live{paused}")
         return 0
     raise OperationError(f"workflow/{name}: deactivation was rejected ({outcome.reason}): "
                          f"{outcome.message}")

@@ -179,6 +179,15 @@ def publish_outcome(wf: Obj, wanted: int | None, generation: int) -> Outcome | N
     return Outcome(False, reason, message)
 
 
+def deactivate_outcome(wf: Obj, generation: int) -> Outcome | None:
+    """How a deactivation ended: as publish_outcome, but a safety pause (which allows it and
+    stays) is no rejection once nothing is live."""
+    ready = _ready_for(wf, generation)
+    if ready is not None and is_paused(wf) and live_version(wf) is None:
+        return Outcome(True, str(ready.get("reason") or ""), str(ready.get("message") or ""))
+    return publish_outcome(wf, None, generation)
+
+
 def resume_outcome(wf: Obj, token: str) -> Outcome | None:
     """How a resume ended: the token is recorded, then Ready tells whether all is live."""
     safety = _status(wf).get("safety")

@@ -19,6 +19,9 @@ from flowplane.reconcile.writes import Event, Kind
 
 log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
+FIELD_MANAGER = "flowplane-operator"
+"""Every write carries it, so a server-side apply conflict names the operator (not the
+client library's default, OpenAPI-Generator)."""
 _CUSTOM_PLURALS = {Kind.WORKFLOW: WORKFLOW_PLURAL, Kind.VERSION: VERSION_PLURAL}
 
 
@@ -75,13 +78,17 @@ class KubeClient:
     def _create(self, kind: Kind, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         if kind in _CUSTOM_PLURALS:
             result = self.custom.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, _CUSTOM_PLURALS[kind], body)
+                GROUP, VERSION, namespace, _CUSTOM_PLURALS[kind], body,
+                field_manager=FIELD_MANAGER)
         elif kind == Kind.CONFIGMAP:
-            result = self.core.create_namespaced_config_map(namespace, body)
+            result = self.core.create_namespaced_config_map(
+                namespace, body, field_manager=FIELD_MANAGER)
         elif kind == Kind.SERVICE:
-            result = self.core.create_namespaced_service(namespace, body)
+            result = self.core.create_namespaced_service(
+                namespace, body, field_manager=FIELD_MANAGER)
         elif kind == Kind.ENDPOINT_SLICE:
-            result = self.discovery.create_namespaced_endpoint_slice(namespace, body)
+            result = self.discovery.create_namespaced_endpoint_slice(
+                namespace, body, field_manager=FIELD_MANAGER)
         else:  # pragma: no cover
             raise ValueError(kind)
         return self._plain(result)
@@ -110,16 +117,16 @@ class KubeClient:
             fn = (self.custom.patch_namespaced_custom_object_status if status
                   else self.custom.patch_namespaced_custom_object)
             result = fn(GROUP, VERSION, namespace, _CUSTOM_PLURALS[kind], name, body,
-                        _content_type=MERGE_PATCH)
+                        field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH)
         elif kind == Kind.SERVICE:
-            result = self.core.patch_namespaced_service(name, namespace, body,
-                                                        _content_type=MERGE_PATCH)
+            result = self.core.patch_namespaced_service(
+                name, namespace, body, field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH)
         elif kind == Kind.CONFIGMAP:
-            result = self.core.patch_namespaced_config_map(name, namespace, body,
-                                                           _content_type=MERGE_PATCH)
+            result = self.core.patch_namespaced_config_map(
+                name, namespace, body, field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH)
         elif kind == Kind.ENDPOINT_SLICE:
-            result = self.discovery.patch_namespaced_endpoint_slice(name, namespace, body,
-                                                                    _content_type=MERGE_PATCH)
+            result = self.discovery.patch_namespaced_endpoint_slice(
+                name, namespace, body, field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH)
         else:  # pragma: no cover
             raise ValueError(kind)
         return self._plain(result)
@@ -158,7 +165,8 @@ class KubeClient:
             "count": 1,
         }
         try:
-            await asyncio.to_thread(self.core.create_namespaced_event, namespace, body)
+            await asyncio.to_thread(self.core.create_namespaced_event, namespace, body,
+                                    field_manager=FIELD_MANAGER)
         except ApiException as exc:
             log.warning("could not post event %s/%s: %s", event.name, event.reason, exc.reason)
 

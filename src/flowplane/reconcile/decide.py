@@ -221,8 +221,8 @@ class _Decider:
                     code="DuplicateVersion",
                     path="spec.version",
                     message=f"version {v.number} of workflow {v.workflow_name!r} already exists "
-                    f"as {first.meta.name!r}; this object is ignored until it is renumbered "
-                    "or deleted",
+                    f"as {first.meta.name!r}; this object is ignored; delete it "
+                    "(spec.version cannot be changed)",
                 )
             else:
                 self.canonical[v.number] = v
@@ -422,15 +422,19 @@ class _Decider:
             target, target_plan = None, None
             if wanted is not None:
                 outcome = _Outcome(wanted, PublishResult.REJECTED, "Archived",
-                                   "the workflow is archived; set spec.archived=false to publish")
+                                   f"the workflow is archived, so v{wanted} is not published; "
+                                   "remove spec.publishedVersion (nothing is live)")
         elif tripped:
             live_number = live.number if live else None
-            if wanted != live_number:
-                what = f"publishing v{wanted}" if wanted is not None else "deactivating"
+            if wanted is None:
+                # Deactivating is the safest action there is (nothing live): allowed
+                # while paused. The workflow stays PausedSafety until a resume.
+                target, target_plan = None, None
+            elif wanted != live_number:
                 outcome = _Outcome(
-                    wanted or live_number or 0, PublishResult.REJECTED, "SafetyPaused",
-                    f"{what} is blocked by a safety pause; annotate the workflow with "
-                    f"{ANN_RESUME}=<token> to resume",
+                    wanted, PublishResult.REJECTED, "SafetyPaused",
+                    f"publishing v{wanted} is blocked by a safety pause; annotate the "
+                    f"workflow with {ANN_RESUME}=<token> to resume",
                 )
         elif wanted is None:
             target, target_plan = None, None
@@ -907,6 +911,18 @@ class _Decider:
     ) -> None:
         result = self.results[v.meta.name]
         prev = v.status
+        if self.f.workflow is None:
+            found = Desired.of(
+                "WorkflowFound", False, "WorkflowNotFound",
+                f"no Workflow {v.workflow_name!r} in namespace {self.f.namespace!r} "
+                "(spec.workflowRef.name); this version cannot be published until it exists")
+            before = next((c for c in prev.conditions if c.type == "WorkflowFound"), None)
+            if before is None or before.status != "False":
+                self._event(Kind.VERSION, v.meta.name, v.meta.uid, "Warning",
+                            "WorkflowNotFound", found.message)
+        else:
+            found = Desired.of("WorkflowFound", True, "WorkflowFound",
+                               f"workflow {v.workflow_name!r} exists")
         errors = ([self.family_errors[v.meta.name]] if v.meta.name in self.family_errors else [])
         errors += list(result.errors)
         if len(errors) > MAX_STATUS_ERRORS:
@@ -967,7 +983,7 @@ class _Decider:
             activatedAt=activated_at,
             deactivatedAt=deactivated_at,
             lastRevertToken=v.meta.annotations.get(ANN_REVERT) or prev.lastRevertToken,
-            conditions=merge_conditions(prev.conditions, [validated, compiled, active],
+            conditions=merge_conditions(prev.conditions, [validated, compiled, active, found],
                                         now=self.now, generation=generation),
         )
         self._status_patch(Kind.VERSION, v.meta.name, v.meta.resource_version, v.status_raw,
@@ -1100,9 +1116,12 @@ class _Decider:
             ready = Desired.of("Ready", False, "SafetyPaused",
                                f"paused by a safety check; annotate {ANN_RESUME}=<token> to resume")
         elif spec.archived:
-            ready = (Desired.of("Ready", False, "PublishRejected", outcome.message)
-                     if outcome is not None else
-                     Desired.of("Ready", True, "Archived", "archived; nothing is live"))
+            # Archiving is the user's ask: done once nothing is live, even while
+            # spec.publishedVersion still names a version (it is ignored, and said so).
+            ready = Desired.of(
+                "Ready", True, "Archived",
+                f"archived; nothing is live (spec.publishedVersion {wanted} is ignored while "
+                "archived: remove it)" if wanted is not None else "archived; nothing is live")
         elif wanted is None:
             ready = Desired.of("Ready", True, "NothingPublished",
                                "no version is wanted live, and none is")
