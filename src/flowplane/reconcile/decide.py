@@ -42,6 +42,7 @@ from typing import Any
 
 from flowplane.compiler import CompileResult, compile_graph
 from flowplane.model.graph import Graph
+from flowplane.model.numbers import parse_decimal
 from flowplane.model.resources import (
     ANN_ACTIVE_VERSION,
     ANN_PLAN,
@@ -250,9 +251,9 @@ class _Decider:
         """
         svc = self.f.service
         if svc is not None and self._service_is_ours():
-            raw = svc.meta.annotations.get(ANN_ACTIVE_VERSION, "")
-            if raw.isdigit() and int(raw) in self.canonical:
-                v = self.canonical[int(raw)]
+            served_number = parse_decimal(svc.meta.annotations.get(ANN_ACTIVE_VERSION))
+            if served_number is not None and served_number in self.canonical:
+                v = self.canonical[served_number]
                 if self._served_by(v, svc.meta.annotations.get(ANN_PLAN)):
                     return v
         return self._live_by_status()
@@ -565,9 +566,9 @@ class _Decider:
         served: set[int] = set()
         svc = self.f.service
         if svc is not None:
-            raw = svc.meta.annotations.get(ANN_ACTIVE_VERSION, "")
-            if raw.isdigit():
-                served.add(int(raw))
+            served_number = parse_decimal(svc.meta.annotations.get(ANN_ACTIVE_VERSION))
+            if served_number is not None:
+                served.add(served_number)
             plan = self.plans.get(svc.meta.annotations.get(ANN_PLAN, ""))
             owners = {r.uid for r in plan.meta.owner_refs} if plan is not None else set()
             served |= {v.number for v in self.canonical.values() if v.meta.uid in owners}

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from flowplane.compiler import PlanLimits
+from flowplane.model.numbers import parse_decimal
 
 DEFAULT_RUNTIME_SELECTOR: Mapping[str, str] = {"app.kubernetes.io/name": "flowplane-runtime"}
 DEFAULT_RUNTIME_SERVICE: tuple[str, str] = ("flowplane-system", "flowplane-runtime")
@@ -50,8 +51,9 @@ def tenant_settings(
     problems: list[str] = []
     raw_max = annotations.get(ANN_MAX_NODES)
     if raw_max is not None:
-        if raw_max.strip().isdigit() and int(raw_max) >= 1:
-            limits = replace(limits, max_nodes=int(raw_max))
+        max_nodes = parse_decimal(raw_max.strip(), max_digits=9)
+        if max_nodes is not None and max_nodes >= 1:
+            limits = replace(limits, max_nodes=max_nodes)
         else:
             problems.append(f"{ANN_MAX_NODES}={raw_max!r} is not a positive integer")
     if ANN_ALLOWED_TRIGGER_TYPES in annotations:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from flowplane.compiler import GRAPH_KEY, plan_from_configmap_data
 from flowplane.compiler.canonical import hash_text
+from flowplane.model.numbers import parse_decimal
 from flowplane.model.resources import (
     ANN_PLAN_HASH,
     ANN_TRIGGER_TYPE,
@@ -121,8 +122,7 @@ class VersionObj:
 
     @property
     def forked_from(self) -> int | None:
-        raw = self.meta.annotations.get(ANN_FORKED_FROM)
-        return int(raw) if raw and raw.isdigit() else None
+        return parse_decimal(self.meta.annotations.get(ANN_FORKED_FROM))
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,7 @@ def plan_from_body(body: Mapping[str, Any]) -> PlanObj:
     raw_version = meta.labels.get(LABEL_VERSION, "")
     return PlanObj(
         meta=meta,
-        version=int(raw_version) if raw_version.isdigit() else None,
+        version=parse_decimal(raw_version),
         hash=claimed if genuine else None,
         graph=graph if genuine else None,
         trigger_type=meta.annotations.get(ANN_TRIGGER_TYPE),
@@ -348,7 +348,7 @@ def run_from_body(body: Mapping[str, Any]) -> RunObj:
     number = spec.get("version") if isinstance(spec, Mapping) else None
     if not isinstance(number, int) or isinstance(number, bool):
         raw = str((meta.get("labels") or {}).get(LABEL_VERSION, ""))
-        number = int(raw) if raw.isdigit() else None
+        number = parse_decimal(raw)
     status = body.get("status") or {}
     phase = status.get("phase") if isinstance(status, Mapping) else None
     return RunObj(name=str(meta.get("name", "")), version=number,

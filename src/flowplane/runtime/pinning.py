@@ -8,7 +8,6 @@ moment the event is accepted, never to what a Workflow's status says.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import string
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from flowplane.model.numbers import parse_decimal
 from flowplane.model.resources import (
     ANN_ACTIVE_VERSION,
     ANN_PLAN,
@@ -33,8 +33,6 @@ from flowplane.model.run import LABEL_TRIGGER, TriggerKind
 TRIGGER_SUFFIX = "-trigger"
 MAX_VERSION = 2**53
 _NAME_ALPHABET = string.ascii_lowercase + string.digits
-_DECIMAL = re.compile(r"[0-9]{1,16}")
-"""ASCII digits only: str.isdigit() also takes "³" and "١٢", which int() refuses or reads."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +59,9 @@ def pin_from_service(service_name: str, annotations: Mapping[str, str] | None) -
     raw_version = str(ann.get(ANN_ACTIVE_VERSION) or "")
     plan = ann.get(ANN_PLAN)
     plan_hash = ann.get(ANN_PLAN_HASH)
-    if workflow is None or not _DECIMAL.fullmatch(raw_version) or not plan or not plan_hash:
+    version = parse_decimal(raw_version)
+    if workflow is None or version is None or not plan or not plan_hash:
         return None
-    version = int(raw_version)
     if not 1 <= version <= MAX_VERSION:
         return None
     return Pin(workflow=workflow, version=version, plan=str(plan), plan_hash=str(plan_hash),

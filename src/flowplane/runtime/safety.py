@@ -8,10 +8,11 @@ Consecutive failures: the newest finished runs of the workflow, all Failed.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from flowplane.model.numbers import parse_decimal
 
 WINDOW_SECONDS = 60.0
 ANN_MAX_RUNS = "flowplane.dev/max-runs-per-minute"
@@ -19,13 +20,10 @@ RUN_RATE_EXCEEDED = "RunRateExceeded"
 CONSECUTIVE_FAILURES = "ConsecutiveFailures"
 
 
-_DECIMAL = re.compile(r"[0-9]{1,9}")
-
-
 def rate_limit_for(default: int, namespace_annotations: Mapping[str, str] | None) -> int:
     """The tenant's limit from its Namespace annotation; anything unreadable keeps the default."""
-    raw = str((namespace_annotations or {}).get(ANN_MAX_RUNS, "")).strip()
-    return int(raw) if _DECIMAL.fullmatch(raw) and int(raw) >= 1 else default
+    limit = parse_decimal(str((namespace_annotations or {}).get(ANN_MAX_RUNS, "")).strip(), 9)
+    return limit if limit is not None and limit >= 1 else default
 
 
 @dataclass
