@@ -12,7 +12,8 @@ from flowplane.reconcile.snapshot import ANN_FORKED_FROM, Meta, VersionObj
 @pytest.mark.parametrize(("raw", "expected"), [
     ("3", 3), ("0", 0), ("0042", 42), ("9" * 16, int("9" * 16)),
     ("9" * 17, None), ("", None), (" 3", None), ("3 ", None), ("-3", None), ("+3", None),
-    ("3.0", None), ("\u00b3", None), ("\u0661\u0662", None), ("\uff11\uff12", None), ("0x10", None), (None, None),
+    ("3.0", None), ("\u00b3", None), ("\u0661\u0662", None), ("\uff11\uff12", None),
+    ("0x10", None), (None, None),
     (3, None),
 ], ids=repr)
 def test_parse_decimal(raw: object, expected: int | None) -> None:
