@@ -14,7 +14,7 @@ from flowplane.operator.config import parse_options
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.runtime import Indexes, Runtime, utc_now
 from flowplane.reconcile.decide import decide
-from flowplane.reconcile.retention import retention_recheck_after, versions_to_delete
+from flowplane.reconcile.retention import plan_retention
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
     Family,
@@ -103,8 +103,13 @@ TABLE: list[tuple[str, list[VersionObj], int | None, dict[str, Any], float, list
                          [row[1:] for row in TABLE], ids=[row[0] for row in TABLE])
 def test_versions_to_delete(versions: list[VersionObj], limit: int | None,
                             protect: dict[str, Any], grace: float, expected: list[int]) -> None:
-    names = versions_to_delete(versions, limit, now=NOW, grace_seconds=grace, **protect)
+    names = plan_retention(versions, limit, now=NOW, grace_seconds=grace, **protect).delete
     assert names == [f"wf-v{n}" for n in expected]
+
+
+def retention_recheck_after(versions: list[VersionObj], limit: int | None,
+                            **kwargs: Any) -> float | None:
+    return plan_retention(versions, limit, **kwargs).recheck_after
 
 
 def test_recheck_after_the_grace_of_the_next_version_that_may_go() -> None:

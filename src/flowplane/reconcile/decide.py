@@ -75,7 +75,7 @@ from flowplane.model.resources import (
     WorkflowVersionStatus,
 )
 from flowplane.reconcile.conditions import Desired, merge_conditions, safe_message, safe_reason
-from flowplane.reconcile.retention import retention_recheck_after, versions_to_delete
+from flowplane.reconcile.retention import plan_retention
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
     ANN_FORKED_FROM,
@@ -572,19 +572,19 @@ class _Decider:
             plan = self.plans.get(svc.meta.annotations.get(ANN_PLAN, ""))
             owners = {r.uid for r in plan.meta.owner_refs} if plan is not None else set()
             served |= {v.number for v in self.canonical.values() if v.meta.uid in owners}
-        args: dict[str, Any] = dict(
-            active=active, wanted=wanted, served=served, pinned=self.f.pinned_versions,
-            now=self.now, grace_seconds=self.s.version_retention_grace_seconds,
-        )
+        retention = plan_retention(
+            owned, limit, active=active, wanted=wanted, served=served,
+            pinned=self.f.pinned_versions, now=self.now,
+            grace_seconds=self.s.version_retention_grace_seconds)
         by_name = {v.meta.name: v for v in owned}
-        for name in versions_to_delete(owned, limit, **args):
+        for name in retention.delete:
             v = by_name[name]
             self._write(Delete(Kind.VERSION, v.meta.name, v.meta.uid,
                                why=f"retire v{v.number}: versionHistoryLimit {limit}"))
             self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "VersionDeleted",
                         f"deleted retired v{v.number} ({v.meta.name}) and its plan: "
                         f"spec.versionHistoryLimit is {limit}")
-        self.d.requeue_after = retention_recheck_after(owned, limit, **args)
+        self.d.requeue_after = retention.recheck_after
 
     def _held_spec(self, wf: WorkflowObj) -> WorkflowSpec:
         """The intent while the spec cannot be read: everything as it is now.

@@ -89,7 +89,19 @@ def _verdicts(
         yield _Verdict(v, True)
 
 
-def versions_to_delete(
+@dataclass(frozen=True)
+class Retention:
+    """What versionHistoryLimit asks for now, from one look at the versions."""
+
+    delete: list[str]
+    """Names of the versions the limit retires, oldest first."""
+    recheck_after: float | None
+    """Seconds until a version held back only by the grace may go; None if there is none.
+    Nothing else will happen to the family when a grace runs out, so the operator must
+    look again by itself (a run finishing, or a publish, is an event of its own)."""
+
+
+def plan_retention(
     versions: Iterable[VersionObj],
     limit: int | None,
     *,
@@ -99,37 +111,18 @@ def versions_to_delete(
     pinned: Collection[int] = (),
     now: str,
     grace_seconds: float,
-) -> list[str]:
-    """Names of the versions that `limit` retires, oldest first.
+) -> Retention:
+    """The versions `limit` retires and when to look again.
 
     `versions` are the workflow's versions (one object per number); `active` the version
     numbers that are or are becoming live, `wanted` spec.publishedVersion, `served` what
     the trigger Service names, `pinned` the versions non-finished runs are pinned to.
     `limit` None keeps everything; 0 keeps no Inactive version that may go.
     """
-    found = _verdicts(versions, limit, active=active, wanted=wanted, served=served,
-                      pinned=pinned, now=now, grace_seconds=grace_seconds)
-    return [d.version.meta.name for d in sorted(found, key=lambda d: d.version.number)
-            if d.delete]
-
-
-def retention_recheck_after(
-    versions: Iterable[VersionObj],
-    limit: int | None,
-    *,
-    active: Collection[int] = (),
-    wanted: int | None = None,
-    served: Collection[int] = (),
-    pinned: Collection[int] = (),
-    now: str,
-    grace_seconds: float,
-) -> float | None:
-    """Seconds until a version held back only by the grace may go; None if there is none.
-
-    Nothing else will happen to the family when a grace runs out, so the operator must
-    look again by itself (a run finishing, or a publish, is an event of its own).
-    """
-    waits = [d.wait for d in _verdicts(versions, limit, active=active, wanted=wanted,
-                                       served=served, pinned=pinned, now=now,
-                                       grace_seconds=grace_seconds) if d.wait is not None]
-    return min(waits) if waits else None
+    found = list(_verdicts(versions, limit, active=active, wanted=wanted, served=served,
+                           pinned=pinned, now=now, grace_seconds=grace_seconds))
+    waits = [d.wait for d in found if d.wait is not None]
+    return Retention(
+        delete=[d.version.meta.name for d in sorted(found, key=lambda d: d.version.number)
+                if d.delete],
+        recheck_after=min(waits) if waits else None)
