@@ -154,34 +154,29 @@ class Api:
                                  WORKFLOW_PLURAL, name, body, _content_type=MERGE_PATCH)
         return result
 
-    def patch_version(self, name: str, body: Obj) -> Obj:
-        result: Obj = self._call(f"workflowversion {name}",
-                                 self.custom.patch_namespaced_custom_object, GROUP, VERSION,
-                                 self.namespace, VERSION_PLURAL, name, body,
+    def _create(self, kind: str, plural: str, body: Obj) -> Obj:
+        result: Obj = self._call(f"creating {kind} {body['metadata']['name']}",
+                                 self.custom.create_namespaced_custom_object, GROUP, VERSION,
+                                 self.namespace, plural, body)
+        return result
+
+    def _patch(self, kind: str, plural: str, name: str, body: Obj) -> Obj:
+        result: Obj = self._call(f"{kind} {name}", self.custom.patch_namespaced_custom_object,
+                                 GROUP, VERSION, self.namespace, plural, name, body,
                                  _content_type=MERGE_PATCH)
         return result
+
+    def patch_version(self, name: str, body: Obj) -> Obj:
+        return self._patch("workflowversion", VERSION_PLURAL, name, body)
 
     def create_version(self, body: Obj) -> Obj:
-        name = body["metadata"]["name"]
-        result: Obj = self._call(f"creating workflowversion {name}",
-                                 self.custom.create_namespaced_custom_object, GROUP, VERSION,
-                                 self.namespace, VERSION_PLURAL, body)
-        return result
-
+        return self._create("workflowversion", VERSION_PLURAL, body)
 
     def create_run(self, body: Obj) -> Obj:
-        name = body["metadata"]["name"]
-        result: Obj = self._call(f"creating workflowrun {name}",
-                                 self.custom.create_namespaced_custom_object, GROUP, VERSION,
-                                 self.namespace, RUN_PLURAL, body)
-        return result
+        return self._create("workflowrun", RUN_PLURAL, body)
 
     def patch_run(self, name: str, body: Obj) -> Obj:
-        result: Obj = self._call(f"workflowrun {name}",
-                                 self.custom.patch_namespaced_custom_object, GROUP, VERSION,
-                                 self.namespace, RUN_PLURAL, name, body,
-                                 _content_type=MERGE_PATCH)
-        return result
+        return self._patch("workflowrun", RUN_PLURAL, name, body)
 
 
 def _context_namespace(kubeconfig: str | None, context: str | None) -> str:

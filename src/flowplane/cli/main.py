@@ -361,14 +361,21 @@ def cmd_logs(api: Api, args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ arguments
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a version number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"version numbers start at 1: {text!r}")
-    return value
+def _at_least_one(what: str, too_small: str) -> Callable[[str], int]:
+    """An argparse type for an integer >= 1, with the usage errors saying what it counts."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {what}: {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{too_small}: {text!r}")
+        return value
+    return parse
+
+
+_positive_int = _at_least_one("version number", "version numbers start at 1")
+_limit = _at_least_one("number of runs", "the limit must be at least 1")
 
 
 def _timeout(text: str) -> float:
@@ -378,16 +385,6 @@ def _timeout(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("the timeout must be positive")
-    return value
-
-
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of runs: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"the limit must be at least 1: {text!r}")
     return value
 
 
