@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from flowplane.cli.main import main
 from flowplane.testing.kube import Kube, install_crds
 from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
 from flowplane.testing.sink import Sink
+from tests.e2e.plugin_helpers import Plugin, Result
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,3 +85,17 @@ def running_runtime(runtime: RuntimeProcess, running_operator: OperatorProcess) 
     if runtime.proc is None or runtime.proc.poll() is not None:
         runtime.start()
     return runtime
+
+
+@pytest.fixture
+def plugin(kubeconfig: str, kube: Kube, capsys: pytest.CaptureFixture[str]) -> Plugin:
+    """The plugin's `main()` against the test namespace; usage errors are exit code 2."""
+    def call(*argv: str) -> Result:
+        capsys.readouterr()
+        try:
+            code = main([*argv, "--kubeconfig", kubeconfig, "-n", kube.ns])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+    return call

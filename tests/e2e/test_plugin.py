@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +19,12 @@ from flowplane.cli.main import main
 from flowplane.testing.cluster import find_kubectl
 from flowplane.testing.kube import Kube, wait_for
 from flowplane.testing.operator_process import OperatorProcess
+from tests.e2e.plugin_helpers import Plugin, failed, ok
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "form-to-slack"
 WF = "form-to-slack"
 
 pytestmark = pytest.mark.usefixtures("running_operator")
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def plugin(kubeconfig: str, kube: Kube, capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*argv: str, namespace: bool = True) -> Result:
-        capsys.readouterr()
-        flags = ["--kubeconfig", kubeconfig, *(["-n", kube.ns] if namespace else [])]
-        code = main([*argv, *flags])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-    return run
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -60,20 +38,7 @@ def seed(kube: Kube) -> None:
     wait_for(lambda: kube.phases(WF) == {1: "Draft", 2: "Draft"}, 30, "versions validated")
 
 
-def ok(result: Result) -> Result:
-    assert result.code == 0, result
-    return result
-
-
-def failed(result: Result, *needles: str) -> Result:
-    assert result.code == 1, result
-    assert result.err.startswith("error: "), result
-    for needle in needles:
-        assert needle in result.err, (needle, result.err)
-    return result
-
-
-def test_publish_rollback_drafts_and_the_versions_table(kube: Kube, plugin: Run) -> None:
+def test_publish_rollback_drafts_and_the_versions_table(kube: Kube, plugin: Plugin) -> None:
     seed(kube)
     table = ok(plugin("versions", WF)).out.splitlines()
     assert table[0].split() == ["VERSION", "NAME", "PHASE", "LABEL", "LIVE", "FORKED-FROM",
@@ -122,7 +87,7 @@ def test_publish_rollback_drafts_and_the_versions_table(kube: Kube, plugin: Run)
     failed(plugin("new-draft", WF), "has no live version to copy")
 
 
-def test_safety_trip_blocks_until_resume(kube: Kube, plugin: Run) -> None:
+def test_safety_trip_blocks_until_resume(kube: Kube, plugin: Plugin) -> None:
     seed(kube)
     ok(plugin("publish", WF, "1", "--wait"))
     out = ok(plugin("trip", WF, "--reason", "RunRateExceeded", "--message", "900 runs/min")).out
@@ -145,7 +110,7 @@ def test_safety_trip_blocks_until_resume(kube: Kube, plugin: Run) -> None:
     ok(plugin("publish", WF, "2", "--wait"))
 
 
-def test_rejections_and_operation_errors(kube: Kube, plugin: Run) -> None:
+def test_rejections_and_operation_errors(kube: Kube, plugin: Plugin) -> None:
     seed(kube)
     broken = sample("edits/v4-broken.yaml")
     kube.create(broken)
@@ -169,7 +134,7 @@ def test_rejections_and_operation_errors(kube: Kube, plugin: Run) -> None:
 
 
 
-def test_wait_times_out_without_an_operator(kube: Kube, plugin: Run,
+def test_wait_times_out_without_an_operator(kube: Kube, plugin: Plugin,
                                             running_operator: OperatorProcess) -> None:
     seed(kube)
     ok(plugin("publish", WF, "1", "--wait"))
@@ -182,7 +147,7 @@ def test_wait_times_out_without_an_operator(kube: Kube, plugin: Run,
     ok(plugin("publish", WF, "2", "--wait"))
 
 
-def test_diff_and_graph(kube: Kube, plugin: Run) -> None:
+def test_diff_and_graph(kube: Kube, plugin: Plugin) -> None:
     seed(kube)
     ok(plugin("publish", WF, "2", "--wait"))
     out = ok(plugin("diff", WF, "1", "2")).out

@@ -8,8 +8,6 @@ it shows for a run whose status the test writes itself, as the runtime would.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,52 +15,16 @@ from typing import Any
 import pytest
 import yaml
 
-from flowplane.cli.main import main
 from flowplane.model.resources import GROUP, VERSION
 from flowplane.model.run import ANN_REPLAY, RUN_PLURAL
 from flowplane.testing.kube import Kube, wait_for
+from tests.e2e.plugin_helpers import Plugin, failed, ok
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "form-to-slack"
 WF = "form-to-slack"
 STARTED = re.compile(r"run (form-to-slack-[a-z0-9]{8}) started on v(\d+)")
 
 pytestmark = pytest.mark.usefixtures("running_operator")
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Plugin = Callable[..., Result]
-
-
-@pytest.fixture
-def plugin(kubeconfig: str, kube: Kube, capsys: pytest.CaptureFixture[str]) -> Plugin:
-    def call(*argv: str) -> Result:
-        capsys.readouterr()
-        try:
-            code = main([*argv, "--kubeconfig", kubeconfig, "-n", kube.ns])
-        except SystemExit as exc:  # usage errors
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-    return call
-
-
-def ok(result: Result) -> Result:
-    assert result.code == 0, result
-    return result
-
-
-def failed(result: Result, *needles: str) -> Result:
-    assert result.code == 1, result
-    assert result.err.startswith("error: "), result
-    for needle in needles:
-        assert needle in result.err, (needle, result.err)
-    return result
 
 
 def seed(kube: Kube) -> None:
