@@ -228,3 +228,28 @@ def test_a_configmap_forged_as_a_plan_is_never_wired(kube: Kube) -> None:
     plan = snap.plans[wired]
     assert compile_graph(json.loads(plan.data["graph.json"])).graph_hash == real_hash
     assert snap.workflows["target"]["status"]["activeVersion"] == 2
+
+
+def test_a_version_controlled_by_another_kind_is_reported_and_the_family_still_converges(
+    kube: Kube,
+) -> None:
+    """A foreign controller reference of any kind must not freeze the family (issue 11.2).
+
+    Adoption would add a second controller reference, which the API refuses with 422; before
+    the fix that refusal stopped every later write, so the workflow never got its Service.
+    """
+    holder = client.CoreV1Api(kube.api).create_namespaced_config_map(
+        kube.ns, {"metadata": {"name": "holder"}, "data": {}})
+    foreign = version_body("held", 2, graph("held"), name="held-v2")
+    foreign["metadata"]["ownerReferences"] = [{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "holder",
+        "uid": holder.metadata.uid, "controller": True}]
+    kube.create(foreign)
+    create_family(kube, "held", versions=1, publishedVersion=1)
+
+    wait_for(lambda: "OwnerMismatch" in _codes(kube, "held-v2"), 30, "OwnerMismatch")
+    wait_live(kube, "held", 1)
+    assert kube.service("held").metadata.annotations["flowplane.dev/active-version"] == "1"
+    held = kube.get("WorkflowVersion", "held-v2")
+    assert [r["uid"] for r in held["metadata"]["ownerReferences"]] == [holder.metadata.uid]
+    assert "controlled by another ConfigMap 'holder'" in held["status"]["errors"][0]["message"]

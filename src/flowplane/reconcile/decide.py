@@ -206,14 +206,18 @@ class _Decider:
                            v.meta.creation_timestamp, v.meta.name),
         )
         for v in ordered:
+            # Any controller other than this workflow blocks adoption: the API refuses a second
+            # controller reference (422), and that write must not stand in the family's way.
             owner = next(
-                (r for r in v.meta.owner_refs if r.kind == WORKFLOW_OWNER_KIND and r.controller),
+                (r for r in v.meta.owner_refs
+                 if r.controller and (self.wf is None or r.uid != self.wf.meta.uid)),
                 None,
             )
-            if self.wf is not None and owner is not None and owner.uid != self.wf.meta.uid:
+            if self.wf is not None and owner is not None:
+                kind = "Workflow" if owner.kind == WORKFLOW_OWNER_KIND else owner.kind
                 self.family_errors[v.meta.name] = GraphError(
                     code="OwnerMismatch",
-                    message=f"owned by another Workflow {owner.name!r} (uid {owner.uid}); "
+                    message=f"controlled by another {kind} {owner.name!r} (uid {owner.uid}); "
                     "not adopted by this one",
                 )
             elif v.number in self.canonical:
@@ -257,6 +261,20 @@ class _Decider:
                 if self._served_by(v, svc.meta.annotations.get(ANN_PLAN)):
                     return v
         return self._live_by_status()
+
+    def _trigger_tampered(self, candidate: VersionObj, live: VersionObj | None) -> bool:
+        """Whether the Service alone disagrees with a finished publish of the candidate.
+
+        The statuses call the candidate live (Active, named by the workflow) and its plan
+        still serves its graph: what the Service names instead was written by someone else.
+        """
+        wf = self.wf
+        return (
+            live is not None and wf is not None
+            and wf.status.activeVersion == candidate.number
+            and self._live_by_status() is candidate
+            and self._live_plan(candidate) is not None
+        )
 
     def _live_by_status(self) -> VersionObj | None:
         """What the statuses call live: what is left once the Service is unwired."""
@@ -419,6 +437,7 @@ class _Decider:
         target_plan: _LivePlan | None = live_plan
         candidate = self.canonical.get(wanted) if wanted is not None else None
         rejected_candidate: VersionPhase | None = None
+        repair = False
         if archived:
             target, target_plan = None, None
             if wanted is not None:
@@ -445,6 +464,15 @@ class _Decider:
                 f"waiting for a WorkflowVersion with spec.version {wanted} "
                 f"for workflow {wf.meta.name!r}",
             )
+        elif candidate is not live and self._trigger_tampered(candidate, live):
+            # The Service names another version than the one published and recorded live
+            # (edited by hand): point it back. A repair, not a publish: no Compiling, no
+            # lastPublish, no Published/RolledBack.
+            repair = True
+            target, target_plan = candidate, self._live_plan(candidate)
+            self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "TriggerRepaired",
+                        f"the trigger Service named v{live.number if live else '?'}; "
+                        f"pointed back at v{candidate.number}, which is live")
         elif candidate is not live:
             result = self.results[candidate.meta.name]
             new_plan = self._new_plan(candidate, result)
@@ -490,7 +518,7 @@ class _Decider:
             self.d.writes[:0] = first
 
         # 3-4. Publish: Compiling, then the plan (before anything points at it).
-        publishing = target is not None and target is not live
+        publishing = target is not None and target is not live and not repair
         if publishing and target is not None and target.status.phase != VersionPhase.COMPILING:
             self._write(Patch(Kind.VERSION, target.meta.name,
                               {"status": {"phase": VersionPhase.COMPILING.value}},
