@@ -50,6 +50,14 @@ class OperatorOptions:
     metrics_port: int = 8080
     health_port: int = 8081
     workers: int = 4
+    leader_elect: bool = False
+    """Off for a single local process; the Deployment (2 replicas) turns it on."""
+    lease_name: str = "flowplane-operator"
+    lease_namespace: str = "default"
+    identity: str = ""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
 
     @property
     def clusterwide(self) -> bool:
@@ -93,7 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="liveness /healthz port; 0 disables")
     p.add_argument("--workers", type=int, default=int(env("FLOWPLANE_WORKERS", "4")),
                    help="families reconciled in parallel")
+    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction,
+                   default=env("FLOWPLANE_LEADER_ELECT", "") in ("1", "true"),
+                   help="hold a coordination.k8s.io Lease before writing, so replicas can "
+                        "stand by (env FLOWPLANE_LEADER_ELECT)")
+    p.add_argument("--lease-name", default=env("FLOWPLANE_LEASE_NAME", "flowplane-operator"))
+    p.add_argument("--lease-namespace", default=env("FLOWPLANE_LEASE_NAMESPACE")
+                   or env("POD_NAMESPACE") or _service_account_namespace() or "default",
+                   help="default: the pod's namespace (POD_NAMESPACE), else `default`")
+    p.add_argument("--identity", default=env("FLOWPLANE_IDENTITY", ""),
+                   help="lease holder identity; default: POD_NAME, else hostname_pid")
+    p.add_argument("--lease-duration", type=float,
+                   default=float(env("FLOWPLANE_LEASE_DURATION", "15")))
+    p.add_argument("--renew-deadline", type=float,
+                   default=float(env("FLOWPLANE_RENEW_DEADLINE", "10")))
+    p.add_argument("--retry-period", type=float,
+                   default=float(env("FLOWPLANE_RETRY_PERIOD", "2")))
     return p
+
+
+def _service_account_namespace() -> str:
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def parse_options(argv: list[str] | None = None) -> OperatorOptions:
@@ -108,6 +140,8 @@ def parse_options(argv: list[str] | None = None) -> OperatorOptions:
         parser.error("--max-nodes must be at least 1")
     if not args.version_retention_grace >= 0:  # also refuses nan
         parser.error("--version-retention-grace must be at least 0")
+    if not 0 < args.retry_period < args.renew_deadline < args.lease_duration:
+        parser.error("need 0 < --retry-period < --renew-deadline < --lease-duration")
     triggers = frozenset(_csv(args.allowed_trigger_types)) or None
     apps = frozenset(_csv(args.allowed_apps)) or None
     return OperatorOptions(
@@ -126,4 +160,11 @@ def parse_options(argv: list[str] | None = None) -> OperatorOptions:
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         workers=max(1, args.workers),
+        leader_elect=args.leader_elect,
+        lease_name=args.lease_name,
+        lease_namespace=args.lease_namespace,
+        identity=args.identity,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
     )

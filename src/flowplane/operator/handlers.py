@@ -26,6 +26,7 @@ from flowplane.model.resources import (
 )
 from flowplane.model.run import RUN_PLURAL
 from flowplane.operator.endpoints import RuntimeEndpointsWatch
+from flowplane.operator.leadership import LeaderElector
 from flowplane.operator.runtime import Runtime
 from flowplane.reconcile.settings import TENANT_LIMIT_ANNOTATIONS
 from flowplane.reconcile.snapshot import (
@@ -190,6 +191,21 @@ async def namespace_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
 # ---------------------------------------------------------------- lifecycle
 
 
+def touch_all(runtime: Runtime) -> None:
+    """A new leader decides every known family: the standby wrote nothing for them."""
+    indexes = runtime.indexes
+    if indexes is None:
+        return  # no event yet: every family's first event comes after this
+    keys: set[FamilyKey] = set()
+    for index in (indexes.workflows, indexes.versions, indexes.plans, indexes.services,
+                  indexes.endpoint_slices):
+        if index is not None:
+            keys.update(index)
+    log.info("leading: reconciling all %d known workflow families", len(keys))
+    for key in sorted(keys):
+        runtime.touch(key)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Kopf's own log lines become Kubernetes Events only when they are warnings.
@@ -215,6 +231,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.error_backoffs = (1, 1, 2, 3, 5, 5, 5, 5, 5, 5)
     runtime: Runtime = memo["runtime"]
     runtime.queue.start()
+    elector: LeaderElector | None = memo.get("elector")
+    if elector is not None:
+        elector.start()
+        log.info("leader election on: lease %s/%s as %s (standby until held)",
+                 elector.namespace, elector.name, elector.identity)
     target = runtime.settings.runtime_service
     if target is not None:
         # The runtime's own endpoints, mirrored into each wired trigger Service's slice.
@@ -235,3 +256,6 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
         await runtime.queue.stop()
+    elector: LeaderElector | None = memo.get("elector")
+    if elector is not None:
+        await elector.stop(release=True)  # after the last write: the next replica leads

@@ -9,10 +9,11 @@ import sys
 import kopf
 from prometheus_client import start_http_server
 
-from flowplane.operator import handlers  # noqa: F401  (registers the handlers)
+from flowplane.operator import handlers  # registers the handlers
 from flowplane.operator.config import OperatorOptions, parse_options
 from flowplane.operator.kopf_fixes import fast_index_barrier
 from flowplane.operator.kube import KubeClient, load_client_config
+from flowplane.operator.leadership import LeaderElector, Timings, default_identity
 from flowplane.operator.runtime import Runtime
 
 RECURSION_LIMIT = 20_000
@@ -37,11 +38,21 @@ def run(options: OperatorOptions) -> None:
         start_http_server(options.metrics_port)
     client = KubeClient(load_client_config())
     runtime = Runtime(client, options.settings, workers=options.workers)
+    memo = kopf.Memo(runtime=runtime)
+    if options.leader_elect:
+        # Kopf's own peering stays off (standalone): the Lease is the only election.
+        elector = LeaderElector(
+            client.api, options.lease_namespace, options.lease_name,
+            options.identity or default_identity(),
+            Timings(options.lease_duration, options.renew_deadline, options.retry_period),
+            on_started_leading=lambda: handlers.touch_all(runtime))
+        runtime.may_write = elector.may_write
+        memo["elector"] = elector
     kopf.run(
         standalone=True,
         clusterwide=options.clusterwide,
         namespaces=list(options.namespaces),
-        memo=kopf.Memo(runtime=runtime),
+        memo=memo,
         liveness_endpoint=(
             f"http://0.0.0.0:{options.health_port}/healthz" if options.health_port else None
         ),

@@ -6,7 +6,7 @@ import copy
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -188,6 +188,8 @@ class Runtime:
         self.taken: dict[FamilyKey, dict[ObjKey, float]] = {}
         self.runtime_endpoints: RuntimeEndpoints | None = None
         """The runtime's ready endpoints (operator/endpoints.py); None until listed."""
+        self.may_write: Callable[[], bool] = lambda: True
+        """The leader-election fence (operator/leadership.py): a standby writes nothing."""
 
     def set_runtime_endpoints(self, endpoints: RuntimeEndpoints) -> None:
         """The runtime's endpoints changed: every wired family's slice must follow.
@@ -330,6 +332,8 @@ class Runtime:
 
     async def apply(self, family: Family, decision: Decision) -> None:
         """Perform the writes in order; stop at the first failure (the next pass resumes)."""
+        if not self.may_write():
+            return  # not the leader: the new leader touches every family when it gains
         ns, key = family.namespace, family.key
         latest: dict[ObjKey, str] = {}
         seen = observed_versions(family)
