@@ -13,6 +13,8 @@
 # or if an entry point cannot start.
 # tests/unit/test_cli_packaging.py builds the same wheel into a fresh venv and runs both
 # entry points from it (there is no Docker engine in CI).
+# Without an engine, `make image` (hack/image/build.sh) builds the same image (same venv
+# path, entrypoint, user, env, ports) from a debootstrap rootfs into an OCI archive.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build

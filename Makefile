@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: all venv controlplane crds check-crds lint typecheck unit e2e test run down bench clean
+.PHONY: all venv controlplane crds check-crds lint typecheck unit e2e test run down bench clean image image-check
 
 all: test
 
@@ -52,6 +52,17 @@ down: venv
 bench: venv controlplane
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The operator/runtime image as an OCI (+ docker-archive) tarball, without a Docker
+# engine: debootstrap + hack/image/oci.py (root; the Debian rootfs is cached in .cache/image).
+IMAGE ?= docker.io/library/flowplane-operator:latest
+IMAGE_ARCHIVE ?= dist/flowplane-image.oci.tar
+
+image: venv
+	hack/image/build.sh $(IMAGE_ARCHIVE) $(IMAGE)
+
+image-check:
+	hack/image/check.sh $(IMAGE_ARCHIVE)
 
 clean:
 	-$(BIN)/flowplane-cluster down
