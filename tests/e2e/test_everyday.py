@@ -195,3 +195,23 @@ def test_server_side_apply_after_a_fork_names_the_operator(kube: Kube, kubeconfi
     time.sleep(1)
     live(kube, 2)
     assert sorted(kube.phases(WF)) == [1, 2, 3]
+
+
+# ------------------------------------------------------------------ issue 12.10
+
+
+def test_get_wide_shows_each_versions_size_and_a_short_hash(kube: Kube, kubeconfig: str) -> None:
+    make_workflow(kube)
+    make_version(kube, 1)
+    wait_for(lambda: (kube.get("WorkflowVersion", f"{WF}-v1").get("status") or {})
+             .get("shortHash"), 30, "v1 validated")
+    status = kube.get("WorkflowVersion", f"{WF}-v1")["status"]
+    got = subprocess.run([*find_kubectl(), "--kubeconfig", kubeconfig, "-n", kube.ns,
+                          "get", "workflowversion", f"{WF}-v1", "-o", "wide"],
+                         capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    header, row = got.stdout.splitlines()[:2]
+    nodes_at, hash_at = header.index("NODES"), header.index("HASH")
+    assert row[nodes_at:hash_at].strip() == str(status["nodeCount"])
+    assert status["nodeCount"] > 1
+    assert row[hash_at:].split()[0] == status["graphHash"].removeprefix("sha256:")[:12]

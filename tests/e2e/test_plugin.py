@@ -18,8 +18,9 @@ import yaml
 from flowplane.cli.main import main
 from flowplane.testing.cluster import find_kubectl
 from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
 from tests.e2e.plugin_helpers import Plugin, failed, ok
+from tests.e2e.runtime_helpers import host_of, send
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "form-to-slack"
 WF = "form-to-slack"
@@ -214,3 +215,35 @@ def test_as_a_kubectl_plugin(kube: Kube, kubeconfig: str) -> None:
     assert missing.returncode == 1 and "has no version 8" in missing.stderr
     usage = kubectl("publish", WF)
     assert usage.returncode == 2 and "usage: kubectl flowplane" in usage.stderr
+
+
+@pytest.mark.usefixtures("running_runtime")
+def test_publishing_a_suspended_workflow_says_nothing_routes(kube: Kube, plugin: Plugin,
+                                                               runtime: RuntimeProcess) -> None:
+    """Suspend keeps the pointer (activeVersion, the version Active) and unwires the trigger:
+    the plugin, the status, the Service and the runtime all say the same thing."""
+    seed(kube)
+    kube.patch("Workflow", WF, {"spec": {"suspend": True}})
+    out = ok(plugin("publish", WF, "1", "--wait")).out
+    assert out.splitlines()[-1] == (
+        f"workflow/{WF}: v1 is active; trigger unwired while suspended")
+
+    status = kube.wf_status(WF)
+    assert (status["phase"], status["activeVersion"]) == ("Disabled", 1)
+    assert status["trigger"]["enabled"] is False
+    assert kube.phases(WF) == {1: "Active", 2: "Draft"}
+    ready = kube.condition(WF, "Ready") or {}
+    assert (ready.get("status"), ready.get("reason")) == ("True", "Suspended")
+    assert (kube.condition(WF, "TriggerWired") or {}).get("reason") == "Suspended"
+    svc = kube.service(WF)
+    assert not svc.spec.selector
+    assert "flowplane.dev/active-version" not in (svc.metadata.annotations or {})
+    answer = send(runtime, host_of(kube, WF), "/submit", {"x": 1})
+    assert (answer.status, answer.body["error"]) == (404, "NotLive")
+
+    # Resuming routes to the version that stayed active, with no publish.
+    kube.patch("Workflow", WF, {"spec": {"suspend": False}})
+    wait_for(lambda: send(runtime, host_of(kube, WF), "/submit", {"x": 1}).status == 202,
+             30, "routing again after unsuspend")
+    wait_for(lambda: kube.wf_status(WF).get("phase") == "Published", 30, "Published")
+    assert (kube.condition(WF, "Ready") or {}).get("message") == "v1 is live"

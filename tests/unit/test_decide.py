@@ -366,3 +366,17 @@ def test_a_plan_name_taken_by_someone_else_gets_another_name() -> None:
     family = replace(w.family(), taken_names=frozenset({("ConfigMap", f"{WF}-v1-plan")}))
     plan = next(x for x in decide(family, w.settings, w.now()).writes if x.kind == Kind.CONFIGMAP)
     assert plan.name.startswith(f"{WF}-v1-plan-") and len(plan.name) > len(f"{WF}-v1-plan-")
+
+
+def test_version_status_says_its_size_and_a_short_hash(world: FakeWorld) -> None:
+    world.add_version(2, graph(webhook()))
+    world.converge()
+    status = world.version(2)["status"]
+    validated = next(c for c in status["conditions"] if c["type"] == "Validated")
+    assert validated["message"].endswith("(1 node)")
+    assert status["nodeCount"] == 1
+    assert status["shortHash"] == status["graphHash"].removeprefix("sha256:")[:12]
+    two = world.version(1)["status"]
+    assert two["nodeCount"] == len(simple_graph("v1")["nodes"])
+    assert next(c for c in two["conditions"]
+                if c["type"] == "Validated")["message"].endswith(f"({two['nodeCount']} nodes)")

@@ -131,7 +131,10 @@ def _publish(api: Api, args: argparse.Namespace, *, rollback: bool) -> int:
     outcome = _wait(api, name, lambda w: status.publish_outcome(w, number, generation),
                     args.timeout, f"v{number} to go live")
     if outcome.ok:
-        _out(f"workflow/{name}: v{number} is live")
+        if status.is_suspended(api.workflow(name)):
+            _out(f"workflow/{name}: v{number} is active; trigger unwired while suspended")
+        else:
+            _out(f"workflow/{name}: v{number} is live")
         return 0
     raise OperationError(f"workflow/{name}: {what} v{number} was rejected ({outcome.reason}): "
                          f"{outcome.message}")

@@ -59,6 +59,11 @@ def is_paused(wf: Obj) -> bool:
     return tripped or status.get("phase") == "PausedSafety"
 
 
+def is_suspended(wf: Obj) -> bool:
+    """spec.suspend keeps the active version but unwires the trigger: nothing routes."""
+    return _spec(wf).get("suspend") is True
+
+
 def is_archived(wf: Obj) -> bool:
     return _spec(wf).get("archived") is True
 

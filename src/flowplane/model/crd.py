@@ -189,7 +189,8 @@ def workflow_version_crd() -> dict[str, Any]:
             _condition_column("Valid", "Validated", priority=1),
             {"name": "Forked-From", "type": "integer", "jsonPath": ".status.forkedFrom",
              "priority": 1},
-            {"name": "Hash", "type": "string", "jsonPath": ".status.graphHash", "priority": 1},
+            {"name": "Nodes", "type": "integer", "jsonPath": ".status.nodeCount", "priority": 1},
+            {"name": "Hash", "type": "string", "jsonPath": ".status.shortHash", "priority": 1},
         ],
     )
 

@@ -130,6 +130,10 @@ class WorkflowVersionStatus(_Model):
     phase: VersionPhase = VersionPhase.DRAFT
     observedGeneration: int | None = None
     graphHash: str | None = None
+    shortHash: str | None = Field(
+        default=None, description="The first 12 hex digits of graphHash, for kubectl get -o wide."
+    )
+    nodeCount: int | None = Field(default=None, description="How many nodes the graph has.")
     errors: list[GraphError] = Field(default_factory=list)
     plan: PlanRef | None = None
     forkedFrom: int | None = None

@@ -972,9 +972,10 @@ class _Decider:
             if plan is not None else None
         )
 
+        node_count = _node_count(v.graph_raw)
         if not errors:
             validated = Desired.of("Validated", True, "Valid",
-                                   f"the graph is valid ({_node_count(v.graph_raw)} nodes)")
+                                   f"the graph is valid ({_nodes_phrase(node_count)})")
         elif v.meta.name in self.family_errors:
             validated = Desired.of("Validated", False, self.family_errors[v.meta.name].code,
                                    _summarise(errors))
@@ -1006,6 +1007,8 @@ class _Decider:
             phase=phase,
             observedGeneration=generation,
             graphHash=graph_hash,
+            shortHash=short_hash(graph_hash),
+            nodeCount=node_count,
             errors=errors,
             plan=plan_ref,
             forkedFrom=v.forked_from,
@@ -1203,6 +1206,18 @@ def _node_count(raw: Any) -> int:
     if isinstance(raw, dict) and isinstance(raw.get("nodes"), list):
         return len(raw["nodes"])
     return 0
+
+
+def short_hash(graph_hash: str | None) -> str | None:
+    """The first 12 hex digits, as `docker images` shows an id: enough to tell versions apart."""
+    if not graph_hash:
+        return None
+    return graph_hash.partition(":")[2][:12] or graph_hash[:12]
+
+
+def _nodes_phrase(n: int) -> str:
+    """"1 node", "3 nodes": the count users read in conditions."""
+    return f"{n} node" if n == 1 else f"{n} nodes"
 
 
 def _summarise(errors: list[GraphError] | tuple[GraphError, ...], most: int = 3) -> str:
