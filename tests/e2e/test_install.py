@@ -164,13 +164,35 @@ def test_cluster_role_is_least_privilege(installed: list[dict[str, Any]]) -> Non
     assert grants[("", "namespaces")] == {"list", "watch"}
 
 
+def test_operator_may_hold_a_lease_only_in_its_own_namespace(
+        installed: list[dict[str, Any]], api_client: client.ApiClient, kube: Kube) -> None:
+    for verb in ("get", "create", "update"):
+        assert sa_can(api_client, verb, "leases", group="coordination.k8s.io",
+                      namespace=SYSTEM_NS), verb
+    for verb, namespace in [("get", kube.ns), ("create", kube.ns), ("update", kube.ns),
+                            ("list", SYSTEM_NS), ("watch", SYSTEM_NS), ("delete", SYSTEM_NS),
+                            ("patch", SYSTEM_NS), ("list", None)]:
+        assert not sa_can(api_client, verb, "leases", group="coordination.k8s.io",
+                          namespace=namespace), (verb, namespace)
+
+
 def test_deployment_is_hardened(installed: list[dict[str, Any]],
                                 api_client: client.ApiClient) -> None:
     apps: Any = client.AppsV1Api(api_client)
     deployment = api_client.sanitize_for_serialization(
         apps.read_namespaced_deployment(SA, SYSTEM_NS))
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    # two replicas behind one Lease; a new pod is up before an old one stops
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {
+        "maxUnavailable": 0, "maxSurge": 1}}
+    env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
+    assert env["FLOWPLANE_LEADER_ELECT"]["value"] == "true"
+    assert env["FLOWPLANE_LEASE_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.namespace")
+    policy: Any = client.PolicyV1Api(api_client)
+    budget = policy.read_namespaced_pod_disruption_budget(SA, SYSTEM_NS)
+    assert budget.spec.min_available == 1
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == SA
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -265,11 +287,16 @@ def sa_can(admin: client.ApiClient, verb: str, resource: str, *, group: str = ""
 @contextmanager
 def operator_as_account(session_operator: OperatorProcess, kubeconfig: str, namespace: str,
                         log: Path) -> Iterator[OperatorProcess]:
-    """The session's admin operator stops; one with the account's token watches `namespace`."""
+    """The session's admin operator stops; one with the account's token watches `namespace`,
+    leader-elected on a Lease in flowplane-system as the Deployment runs it."""
     session_operator.stop()
-    proc = OperatorProcess(kubeconfig, log, extra_args=["--namespace", namespace])
+    proc = OperatorProcess(kubeconfig, log, extra_args=[
+        "--namespace", namespace, "--leader-elect", "--lease-namespace", SYSTEM_NS,
+        "--lease-name", f"flowplane-operator-e2e-{namespace}", "--identity", "e2e-account"])
     try:
         proc.start()
+        wait_for(lambda: "flowplane_operator_leader 1.0" in proc.metrics(), 30,
+                 "the account's operator holds its Lease")
         yield proc
     finally:
         proc.stop()
@@ -422,12 +449,17 @@ def test_namespaced_overlay_grants_only_its_namespaces(
         ("Role", SYSTEM_NS, f"{RUNTIME_SA}-leases"),
         ("RoleBinding", SYSTEM_NS, f"{RUNTIME_SA}-leases"),
         ("Role", SYSTEM_NS, f"{SA}-runtime-endpoints"),
-        ("RoleBinding", SYSTEM_NS, f"{SA}-runtime-endpoints")])
+        ("RoleBinding", SYSTEM_NS, f"{SA}-runtime-endpoints"),
+        ("Role", SYSTEM_NS, f"{SA}-leases"), ("RoleBinding", SYSTEM_NS, f"{SA}-leases")])
     rbac = [d for d in rbac if d["metadata"]["name"].startswith(SA)]  # the operator's
     cluster_read = named(rbac, "ClusterRole", f"{SA}-cluster-read")
     assert [(r["resources"], r["verbs"]) for r in cluster_read["rules"]] == [
         (["customresourcedefinitions"], ["list", "watch"]), (["namespaces"], ["list", "watch"])]
     # in flowplane-system: only the runtime's EndpointSlices, read
+    leases_role = named(rbac, "Role", f"{SA}-leases")
+    assert leases_role["metadata"]["namespace"] == SYSTEM_NS
+    assert grants_of(leases_role) == {("coordination.k8s.io", "leases"): {"get", "create",
+                                                                          "update"}}
     endpoints_role = named(rbac, "Role", f"{SA}-runtime-endpoints")
     assert endpoints_role["metadata"]["namespace"] == SYSTEM_NS
     assert grants_of(endpoints_role) == {("discovery.k8s.io", "endpointslices"): {"list", "watch"}}

@@ -8,6 +8,7 @@ it shows for a run whose status the test writes itself, as the runtime would.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import yaml
 from flowplane.model.resources import GROUP, VERSION
 from flowplane.model.run import ANN_REPLAY, RUN_PLURAL
 from flowplane.testing.kube import Kube, wait_for
+from flowplane.testing.operator_process import RuntimeProcess
 from tests.e2e.plugin_helpers import Plugin, failed, ok
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "form-to-slack"
@@ -128,8 +130,19 @@ def test_run_while_paused_is_refused(kube: Kube, plugin: Plugin) -> None:
     assert list_runs(kube) == []
 
 
-def test_runs_logs_and_replay_show_what_the_runtime_recorded(kube: Kube,
-                                                             plugin: Plugin) -> None:
+@pytest.fixture
+def runtime_stopped(runtime: RuntimeProcess) -> Iterator[None]:
+    """The statuses below stand in for the runtime's answers: the real one must not race
+    them (it would answer the same replay requests), so it is stopped for the test."""
+    runtime.stop()
+    try:
+        yield
+    finally:
+        runtime.start()
+
+
+def test_runs_logs_and_replay_show_what_the_runtime_recorded(kube: Kube, plugin: Plugin,
+                                                             runtime_stopped: None) -> None:
     seed(kube)
     assert "No runs found" in ok(plugin("runs", WF)).err
     failed(plugin("runs", "nope"), 'workflow "nope" not found')
