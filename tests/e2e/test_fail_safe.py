@@ -178,6 +178,30 @@ def test_removing_a_tenants_limit_takes_effect_without_a_restart(
     assert running_operator.proc is not None and running_operator.proc.pid == pid
 
 
+def test_an_unknown_trigger_type_in_a_tenant_limit_is_said_once(
+    kube: Kube, running_operator: OperatorProcess,
+) -> None:
+    """Issue 12.8: the limit holds as written, and the operator says once why it bites."""
+    kube.core.patch_namespace(kube.ns, {"metadata": {"annotations": {
+        "flowplane.dev/allowed-trigger-types": "webhok"}}})
+    said = f"namespace {kube.ns}: flowplane.dev/allowed-trigger-types names unknown trigger " \
+           "types webhok (known: webhook, schedule, app)"
+
+    def lines() -> int:
+        return running_operator.log_path.read_text(errors="replace").count(said)
+
+    create_family(kube, "typo", versions=1, publishedVersion=1)
+    wait_for(lambda: (kube.wf_status("typo").get("lastPublish") or {}).get("result")
+             == "Rejected", 30, "rejected by the tenant's allowed trigger types")
+    assert "TriggerTypeNotAllowed" in kube.wf_status("typo")["lastPublish"]["message"]
+    # More reconciles of the family (each reads the tenant's limits): nothing more is said.
+    for n in range(3):
+        kube.patch("Workflow", "typo", {"spec": {"displayName": f"typo {n}"}})
+        wait_for(lambda: kube.workflow("typo")["status"].get("observedGeneration")
+                 == kube.workflow("typo")["metadata"]["generation"], 30, "observed")
+    assert lines() == 1
+
+
 # ---------------------------------------------------------------- defect 10: version numbers
 
 

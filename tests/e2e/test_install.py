@@ -53,7 +53,7 @@ RUNTIME_LABEL = ("app.kubernetes.io/name", "flowplane-runtime")
 WF = "form-to-slack"
 SAMPLES = MANIFESTS / "samples" / WF
 # Kopf logs `APIForbiddenError(... 'code': 403 ...)` and "Not enough permissions"; the
-# operator logs "could not post event" and "failed: 403 Forbidden".
+# operator logs "could not post Event" and "refused a write: ... 403 Forbidden".
 PERMISSION_ERRORS = re.compile(
     r"forbidden|not enough permissions|could not post event|status=403|'code': 403|\b403 ",
     re.IGNORECASE)

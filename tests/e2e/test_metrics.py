@@ -121,3 +121,9 @@ def test_metrics_endpoint_is_prometheus_text(running_operator: OperatorProcess) 
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
         assert "# TYPE flowplane_publishes_total counter" in response.read().decode()
+
+
+def test_a_single_operator_without_election_says_it_writes(
+        running_operator: OperatorProcess) -> None:
+    # The session operator runs without --leader-elect: it is the writer.
+    assert "\nflowplane_operator_leader 1.0\n" in running_operator.metrics()

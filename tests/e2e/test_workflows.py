@@ -100,7 +100,7 @@ def test_seed_worked_example(kube: Kube) -> None:
     assert status["phase"] == "Published"
     assert status["latestVersion"] == 3
     assert status["lastPublish"]["result"] == "Succeeded"
-    assert status["trigger"]["url"] == f"http://{WF}-trigger.{kube.ns}.svc/"
+    assert status["trigger"]["url"] == f"http://{WF}-trigger.{kube.ns}.svc/submit"
     svc = kube.service(WF)
     assert svc.spec.cluster_ip == cluster_ip  # stable across publishes
     assert svc.spec.selector == {"app.kubernetes.io/name": "flowplane-runtime"}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from flowplane.compiler import PlanLimits
+from flowplane.reconcile.decide import trigger_url
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.writes import Kind
 from tests.unit.fakeworld import (
@@ -380,3 +383,27 @@ def test_version_status_says_its_size_and_a_short_hash(world: FakeWorld) -> None
     assert two["nodeCount"] == len(simple_graph("v1")["nodes"])
     assert next(c for c in two["conditions"]
                 if c["type"] == "Validated")["message"].endswith(f"({two['nodeCount']} nodes)")
+
+
+@pytest.mark.parametrize(("graph_", "url"), [
+    (simple_graph("v1"), "http://s.ns.svc/submit"),
+    (graph(webhook(path="/hooks/forms")), "http://s.ns.svc/hooks/forms"),
+    ({"nodes": [{"id": "t", "role": "trigger", "type": "schedule",
+                 "config": {"cron": "* * * * *", "path": "/x"}}]}, "http://s.ns.svc/"),
+    ({"nodes": [{"id": "t", "role": "trigger", "type": "webhook", "config": {}}]},
+     "http://s.ns.svc/"),
+    ({"nodes": [{"id": "t", "role": "trigger", "type": "webhook",
+                 "config": {"path": "no-slash"}}]}, "http://s.ns.svc/"),
+    ({"nodes": [{"id": "t", "role": "trigger", "type": "webhook", "config": {"path": 7}}]},
+     "http://s.ns.svc/"),
+    ({"nodes": "nope"}, "http://s.ns.svc/"),
+    (None, "http://s.ns.svc/"),
+])
+def test_trigger_url_names_the_path_the_runtime_listens_on(graph_: Any, url: str) -> None:
+    assert trigger_url("s", "ns", graph_) == url
+
+
+def test_workflow_status_url_follows_the_live_versions_webhook_path(world: FakeWorld) -> None:
+    assert world.wf_status()["trigger"]["url"].endswith(".svc/")  # nothing live yet
+    published(world, 1)
+    assert world.wf_status()["trigger"]["url"].endswith(".svc/submit")

@@ -111,6 +111,16 @@ def test_settings_from_flags_and_environment(monkeypatch: pytest.MonkeyPatch) ->
         parse_selector("novalue")
     with pytest.raises(SystemExit):
         parse_options(["--max-nodes", "0"])
+    assert parse_options(["--allowed-trigger-types", "webhook,app"]).settings.limits \
+        .allowed_trigger_types == frozenset({"webhook", "app"})
+
+
+def test_an_unknown_allowed_trigger_type_stops_the_operator_with_a_reason(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_options(["--allowed-trigger-types", "webhook,webhok"])
+    assert ("--allowed-trigger-types: unknown trigger types webhok (known: webhook, "
+            "schedule, app)") in capsys.readouterr().err
 
 
 def test_runtime_service_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from flowplane.kubeconfig import load_configuration
 from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL, WORKFLOW_PLURAL
+from flowplane.operator.refusals import refusal_of
 from flowplane.reconcile.writes import Event, Kind
 
 log = logging.getLogger(__name__)
@@ -143,13 +144,13 @@ class KubeClient:
                        Kind.ENDPOINT_SLICE: "discovery.k8s.io/v1"}.get(
                            event.kind, f"{GROUP}/{VERSION}")
         now = _now()
+        name = f"{event.name[:240].rstrip('-.')}.{uuid.uuid4().hex[:12]}"
         body = {
             "apiVersion": "v1",
             "kind": "Event",
             # An Event's name is a DNS subdomain of at most 253 characters, like the name
             # of the object it is about: leave room for the unique suffix.
-            "metadata": {"name": f"{event.name[:240].rstrip('-.')}.{uuid.uuid4().hex[:12]}",
-                         "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace},
             "involvedObject": {
                 "apiVersion": api_version, "kind": event.kind.value, "name": event.name,
                 "namespace": namespace, "uid": event.uid,
@@ -168,7 +169,17 @@ class KubeClient:
             await asyncio.to_thread(self.core.create_namespaced_event, namespace, body,
                                     field_manager=FIELD_MANAGER)
         except ApiException as exc:
-            log.warning("could not post event %s/%s: %s", event.name, event.reason, exc.reason)
+            refusal = refusal_of(exc)
+            extra = {"namespace": namespace, "object": event.name, "event": event.reason,
+                     "status": refusal.status, "reason": refusal.reason}
+            if refusal.terminating:  # the namespace is being deleted, and the Event with it
+                log.info("%s: namespace is terminating; Event %s on %s not posted", namespace,
+                         event.reason, event.name, extra=extra)
+            else:
+                log.warning("could not post Event %s on %s %s/%s: %s", event.reason,
+                            event.kind.value, namespace, event.name,
+                            refusal.describe("create", "Event", name),
+                            extra=extra)
 
 
 def is_status(exc: BaseException, *codes: int) -> bool:

@@ -13,7 +13,7 @@ from flowplane.operator import handlers  # registers the handlers
 from flowplane.operator.config import OperatorOptions, parse_options
 from flowplane.operator.kopf_fixes import fast_index_barrier
 from flowplane.operator.kube import KubeClient, load_client_config
-from flowplane.operator.leadership import LeaderElector, Timings, default_identity
+from flowplane.operator.leadership import LEADER, LeaderElector, Timings, default_identity
 from flowplane.operator.runtime import Runtime
 
 RECURSION_LIMIT = 20_000
@@ -48,6 +48,8 @@ def run(options: OperatorOptions) -> None:
             on_started_leading=lambda: handlers.touch_all(runtime))
         runtime.may_write = elector.may_write
         memo["elector"] = elector
+    else:
+        LEADER.set(1)  # the only replica: it always writes
     kopf.run(
         standalone=True,
         clusterwide=options.clusterwide,

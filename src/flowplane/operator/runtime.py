@@ -17,6 +17,7 @@ from flowplane.model.resources import ANN_PLAN_HASH
 from flowplane.operator import faults, metrics
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import FamilyQueue, Retry
+from flowplane.operator.refusals import refusal_of
 from flowplane.reconcile.decide import decide, endpoint_slice_name, service_name
 from flowplane.reconcile.settings import Settings, tenant_settings
 from flowplane.reconcile.snapshot import (
@@ -31,7 +32,7 @@ from flowplane.reconcile.snapshot import (
     VersionObj,
     WorkflowObj,
 )
-from flowplane.reconcile.writes import Create, Decision, Delete, Kind, Patch
+from flowplane.reconcile.writes import Create, Decision, Delete, Kind, Patch, Write
 
 log = logging.getLogger("flowplane")
 ObjKey = tuple[Kind, str]
@@ -161,6 +162,27 @@ class Expectations:
 TAKEN_NAME_TTL = 300.0
 
 
+TERMINATING_RETRY = 30.0
+"""Seconds between attempts while a family's namespace is being deleted."""
+
+
+class WriteRefused(ApiException):
+    """The API server refused one of a decision's writes; says which, and why."""
+
+    def __init__(self, write: Write, exc: ApiException) -> None:
+        super().__init__(status=exc.status, reason=exc.reason)
+        self.body = exc.body
+        self.headers = exc.headers
+        self.write = write
+        self.refusal = refusal_of(exc)
+
+    def __str__(self) -> str:
+        verb = ("create" if isinstance(self.write, Create) else
+                "delete" if isinstance(self.write, Delete) else
+                "patch status of" if getattr(self.write, "status", False) else "patch")
+        return self.refusal.describe(verb, self.write.kind.value, self.write.name)
+
+
 class NameTaken(Exception):
     """An object we meant to create exists and belongs to someone else."""
 
@@ -182,6 +204,10 @@ class Runtime:
         self.settings = settings
         self.indexes: Indexes | None = None
         self.expectations = Expectations()
+        self._limit_problems: dict[str, tuple[str, ...]] = {}
+        self._refused: dict[FamilyKey, str] = {}
+        """The last refused write logged per family (logged once per change)."""
+        """The tenant-limit problems last logged per namespace (logged once per change)."""
         self.queue: FamilyQueue[FamilyKey] = FamilyQueue(self.reconcile, workers=workers)
         self.phases: dict[FamilyKey, str] = {}
         self.namespace_limits: Index | None = None
@@ -226,10 +252,16 @@ class Runtime:
             found = list(self.namespace_limits.get(namespace) or ())
             annotations = found[0] if found else {}
         if not annotations:
+            self._limit_problems.pop(namespace, None)
             return self.settings
         settings, problems = tenant_settings(self.settings, annotations)
-        for problem in problems:
-            log.warning("namespace %s: ignored %s", namespace, problem)
+        said = tuple(problems)
+        if self._limit_problems.get(namespace, ()) != said:
+            # Once per change of the annotations, not once per reconcile.
+            for problem in problems:
+                log.warning("namespace %s: %s", namespace, problem,
+                            extra={"namespace": namespace, "reason": "InvalidTenantLimit"})
+            self._limit_problems[namespace] = said
         return settings
 
     def retains_versions(self, key: FamilyKey) -> bool:
@@ -274,13 +306,33 @@ class Runtime:
                 if exc.status in (409, 404):
                     # Someone else wrote first (or deleted); the watch event brings it back.
                     raise Retry(delay=0.5, why=reason) from exc
-                log.warning("writes for %s/%s failed: %s %s", *key, exc.status, exc.reason)
+                self._say_refused(key, exc)
+                if isinstance(exc, WriteRefused) and exc.refusal.terminating:
+                    # The namespace is going away with everything in it: nothing to fix.
+                    raise Retry(delay=TERMINATING_RETRY, why="namespace terminating") from exc
                 raise Retry(why=reason) from exc
+        self._refused.pop(key, None)
         if decision.requeue_after is not None:
             self.queue.add(key, delay=decision.requeue_after)
         self._track_phase(key, family)
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    def _say_refused(self, key: FamilyKey, exc: ApiException) -> None:
+        """Log a refused write once per distinct refusal, with the object and the fields."""
+        said = str(exc) if isinstance(exc, WriteRefused) else f"{exc.status} {exc.reason}"
+        if self._refused.get(key) == said:
+            return
+        self._refused[key] = said
+        extra: dict[str, Any] = {"namespace": key[0], "workflow": key[1],
+                                 "status": exc.status}
+        if isinstance(exc, WriteRefused):
+            extra |= {"kind": exc.write.kind.value, "object": exc.write.name,
+                      "reason": exc.refusal.reason, "fields": list(exc.refusal.fields)}
+            if exc.refusal.terminating:
+                log.info("%s/%s: namespace is terminating; %s", *key, said, extra=extra)
+                return
+        log.warning("%s/%s: the API server refused a write: %s", *key, said, extra=extra)
 
     def _track_phase(self, key: FamilyKey, family: Family) -> None:
         wf = family.workflow
@@ -334,62 +386,70 @@ class Runtime:
         """Perform the writes in order; stop at the first failure (the next pass resumes)."""
         if not self.may_write():
             return  # not the leader: the new leader touches every family when it gains
-        ns, key = family.namespace, family.key
         latest: dict[ObjKey, str] = {}
         seen = observed_versions(family)
         for write in decision.writes:
-            obj: ObjKey = (write.kind, write.name)
-            if isinstance(write, Create):
-                try:
-                    created = await self.client.create(write.kind, ns, write.body)
-                    latest[obj] = str(created.get("metadata", {}).get("resourceVersion", ""))
-                    metrics.WRITES.labels(write.kind.value, "create").inc()
-                    faults.after_write(write)  # test-only kill point (faults.py); off by default
-                except ApiException as exc:
-                    if exc.status != 409:
-                        metrics.WRITE_ERRORS.labels(write.kind.value, "create",
-                                                    str(exc.status)).inc()
-                        raise
-                    await self._check_existing(ns, write)
-                self.expectations.created(key, obj)
-                log.info("%s/%s: created %s %s (%s)", ns, family.name, write.kind.value,
-                         write.name, write.why)
-            elif isinstance(write, Patch):
-                precondition = latest.get(obj, write.resource_version)
-                body = copy.deepcopy(write.patch)
-                if precondition:
-                    body.setdefault("metadata", {})["resourceVersion"] = precondition
-                verb = "patch-status" if write.status else "patch"
-                try:
-                    patched = await self.client.patch(write.kind, ns, write.name, body,
-                                                      status=write.status)
-                except ApiException as exc:
-                    metrics.WRITE_ERRORS.labels(write.kind.value, verb, str(exc.status)).inc()
-                    raise
-                metrics.WRITES.labels(write.kind.value, verb).inc()
-                faults.after_write(write)  # test-only kill point (faults.py); off by default
-                latest[obj] = str(patched.get("metadata", {}).get("resourceVersion", ""))
-                self.expectations.patched(key, obj, precondition)
-                log.info("%s/%s: patched %s %s%s (%s)", ns, family.name, write.kind.value,
-                         write.name, "/status" if write.status else "", write.why)
-            elif isinstance(write, Delete):
-                try:
-                    await self.client.delete(write.kind, ns, write.name, uid=write.uid)
-                except ApiException as exc:
-                    if exc.status != 404:  # gone already: done
-                        metrics.WRITE_ERRORS.labels(write.kind.value, "delete",
-                                                    str(exc.status)).inc()
-                        raise
-                else:
-                    metrics.WRITES.labels(write.kind.value, "delete").inc()
-                    faults.after_write(write)  # test-only kill point (faults.py); off by default
-                self.expectations.deleted(key, obj, latest.get(obj, seen.get(obj)))
-                log.info("%s/%s: deleted %s %s (%s)", ns, family.name, write.kind.value,
-                         write.name, write.why)
+            try:
+                await self._write(family, write, latest, seen)
+            except ApiException as exc:
+                raise WriteRefused(write, exc) from exc
+
         for event in decision.events:
             if event.reason in ("Published", "RolledBack"):
                 metrics.PUBLISHES.labels("Succeeded", event.reason).inc()
             elif event.reason == "PublishRejected":
                 metrics.PUBLISHES.labels("Rejected", event.detail or "Unknown").inc()
-            await self.client.emit(ns, event)
+            await self.client.emit(family.namespace, event)
 
+    async def _write(self, family: Family, write: Write, latest: dict[ObjKey, str],
+                     seen: Mapping[ObjKey, str]) -> None:
+        """One write; `latest` holds the resourceVersions our earlier writes returned."""
+        ns, key = family.namespace, family.key
+        obj: ObjKey = (write.kind, write.name)
+        if isinstance(write, Create):
+            try:
+                created = await self.client.create(write.kind, ns, write.body)
+                latest[obj] = str(created.get("metadata", {}).get("resourceVersion", ""))
+                metrics.WRITES.labels(write.kind.value, "create").inc()
+                faults.after_write(write)  # test-only kill point (faults.py); off by default
+            except ApiException as exc:
+                if exc.status != 409:
+                    metrics.WRITE_ERRORS.labels(write.kind.value, "create",
+                                                str(exc.status)).inc()
+                    raise
+                await self._check_existing(ns, write)
+            self.expectations.created(key, obj)
+            log.info("%s/%s: created %s %s (%s)", ns, family.name, write.kind.value,
+                     write.name, write.why)
+        elif isinstance(write, Patch):
+            precondition = latest.get(obj, write.resource_version)
+            body = copy.deepcopy(write.patch)
+            if precondition:
+                body.setdefault("metadata", {})["resourceVersion"] = precondition
+            verb = "patch-status" if write.status else "patch"
+            try:
+                patched = await self.client.patch(write.kind, ns, write.name, body,
+                                                  status=write.status)
+            except ApiException as exc:
+                metrics.WRITE_ERRORS.labels(write.kind.value, verb, str(exc.status)).inc()
+                raise
+            metrics.WRITES.labels(write.kind.value, verb).inc()
+            faults.after_write(write)  # test-only kill point (faults.py); off by default
+            latest[obj] = str(patched.get("metadata", {}).get("resourceVersion", ""))
+            self.expectations.patched(key, obj, precondition)
+            log.info("%s/%s: patched %s %s%s (%s)", ns, family.name, write.kind.value,
+                     write.name, "/status" if write.status else "", write.why)
+        else:
+            try:
+                await self.client.delete(write.kind, ns, write.name, uid=write.uid)
+            except ApiException as exc:
+                if exc.status != 404:  # gone already: done
+                    metrics.WRITE_ERRORS.labels(write.kind.value, "delete",
+                                                str(exc.status)).inc()
+                    raise
+            else:
+                metrics.WRITES.labels(write.kind.value, "delete").inc()
+                faults.after_write(write)  # test-only kill point (faults.py); off by default
+            self.expectations.deleted(key, obj, latest.get(obj, seen.get(obj)))
+            log.info("%s/%s: deleted %s %s (%s)", ns, family.name, write.kind.value,
+                     write.name, write.why)

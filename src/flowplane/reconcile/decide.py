@@ -1174,7 +1174,8 @@ class _Decider:
             observedGeneration=wf.meta.generation,
             trigger=TriggerStatus(
                 service=svc, enabled=wired,
-                url=f"http://{svc}.{self.f.namespace}.svc/",
+                url=trigger_url(svc, self.f.namespace,
+                                target_plan.graph if target_plan else None),
                 type=target_plan.trigger_type if wired and target_plan else None,
             ),
             lastPublish=last,
@@ -1206,6 +1207,21 @@ def _node_count(raw: Any) -> int:
     if isinstance(raw, dict) and isinstance(raw.get("nodes"), list):
         return len(raw["nodes"])
     return 0
+
+
+def trigger_url(service: str, namespace: str, graph: Mapping[str, Any] | None) -> str:
+    """Where to send events: the Service, plus the webhook's path when the graph has one
+    (the runtime answers 404 NoSuchPath on any other path)."""
+    base = f"http://{service}.{namespace}.svc"
+    nodes = graph.get("nodes") if isinstance(graph, Mapping) else None
+    for node in nodes if isinstance(nodes, list) else []:
+        if isinstance(node, Mapping) and node.get("role") == "trigger":
+            config = node.get("config")
+            path = config.get("path") if isinstance(config, Mapping) else None
+            if node.get("type") == "webhook" and isinstance(path, str) and path.startswith("/"):
+                return base + path
+            break
+    return base + "/"
 
 
 def short_hash(graph_hash: str | None) -> str | None:

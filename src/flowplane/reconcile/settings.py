@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from flowplane.compiler import PlanLimits
+from flowplane.model.graph import TRIGGER_TYPES
 from flowplane.model.numbers import parse_decimal
 
 DEFAULT_RUNTIME_SELECTOR: Mapping[str, str] = {"app.kubernetes.io/name": "flowplane-runtime"}
@@ -46,7 +47,7 @@ def _names(raw: str) -> frozenset[str] | None:
 def tenant_settings(
     defaults: Settings, annotations: Mapping[str, str]
 ) -> tuple[Settings, list[str]]:
-    """Settings for one namespace, and the problems with its limit annotations (ignored)."""
+    """Settings for one namespace, and the problems with its limit annotations."""
     limits = defaults.limits
     problems: list[str] = []
     raw_max = annotations.get(ANN_MAX_NODES)
@@ -55,10 +56,16 @@ def tenant_settings(
         if max_nodes is not None and max_nodes >= 1:
             limits = replace(limits, max_nodes=max_nodes)
         else:
-            problems.append(f"{ANN_MAX_NODES}={raw_max!r} is not a positive integer")
+            problems.append(f"{ANN_MAX_NODES}={raw_max!r} is not a positive integer; ignored")
     if ANN_ALLOWED_TRIGGER_TYPES in annotations:
-        limits = replace(limits,
-                         allowed_trigger_types=_names(annotations[ANN_ALLOWED_TRIGGER_TYPES]))
+        allowed = _names(annotations[ANN_ALLOWED_TRIGGER_TYPES])
+        unknown = sorted((allowed or frozenset()) - set(TRIGGER_TYPES))
+        if unknown:
+            # Kept as written (a stricter limit is the safe reading), but said: a typo
+            # such as "webhok" would otherwise reject every webhook with no hint why.
+            problems.append(f"{ANN_ALLOWED_TRIGGER_TYPES} names unknown trigger types "
+                            f"{', '.join(unknown)} (known: {', '.join(TRIGGER_TYPES)})")
+        limits = replace(limits, allowed_trigger_types=allowed)
     if ANN_ALLOWED_APPS in annotations:
         limits = replace(limits, allowed_apps=_names(annotations[ANN_ALLOWED_APPS]))
     if limits == defaults.limits:
