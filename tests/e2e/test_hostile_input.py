@@ -193,7 +193,8 @@ EVERY_RULE_BROKEN = {
         {"id": "wait", "role": "system", "type": "delay", "config": {"duration": "soon"}},
         {"id": "a", "role": "action", "app": "slack", "operation": "post",
          "inputs": {"text": "{{ nodes.b.output.x }}"}},
-        {"id": "b", "role": "action", "app": "slack", "operation": "post"},
+        {"id": "b", "role": "action", "app": "slack", "operation": "post",
+         "inputs": {"text": "New: {{ {{ }} }}"}},  # issue 12.9: a template that cannot parse
         {"id": "c", "role": "action"},
         {"id": "island", "role": "action", "app": "x", "operation": "y"},
     ],
@@ -211,7 +212,7 @@ EVERY_RULE_BROKEN = {
 EVERY_RULE_CODES = {
     "MultipleTriggers", "InvalidCron", "MissingConfig", "InvalidDuration", "InvalidPort",
     "EdgeUnknownNode", "EdgeIntoTrigger", "Cycle", "UnreachableNode",
-    "InvalidTemplateReference",
+    "InvalidTemplateReference", "InvalidTemplate",
 }
 DEPTH = 5000
 """Deep enough to crash a JSON decoder at Python's default recursion limit (1000), and well

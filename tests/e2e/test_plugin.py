@@ -247,3 +247,27 @@ def test_publishing_a_suspended_workflow_says_nothing_routes(kube: Kube, plugin:
              30, "routing again after unsuspend")
     wait_for(lambda: kube.wf_status(WF).get("phase") == "Published", 30, "Published")
     assert (kube.condition(WF, "Ready") or {}).get("message") == "v1 is live"
+
+
+def test_versions_marks_only_the_live_duplicate_and_prints_labels_safely(
+        kube: Kube, plugin: Plugin) -> None:
+    """Issue 12.5 and 12.9: a duplicate of the live number is not LIVE; a label cannot
+    break the table or reorder the terminal (newlines, an RTL override, an escape)."""
+    seed(kube)
+    ok(plugin("publish", WF, "1", "--wait"))
+    copy = sample("v1.yaml")
+    copy["metadata"]["name"] = f"{WF}-v1-copy"
+    copy["spec"]["label"] = "two\nlines \u202eevil \x1b[2Jclear"
+    kube.create(copy)
+    wait_for(lambda: any(e.get("code") == "DuplicateVersion" for e in (
+        kube.get("WorkflowVersion", f"{WF}-v1-copy").get("status") or {}).get("errors") or []),
+        30, "the duplicate reported")
+    out = ok(plugin("versions", WF)).out
+    header, *lines = out.splitlines()
+    assert len(lines) == 3, out  # one line per version: the label's newline is gone
+    assert "\u202e" not in out and "\x1b" not in out
+    rows = {line.split()[1]: line for line in lines}
+    live_col = header.index("LIVE")
+    assert rows[f"{WF}-v1"][live_col] == "*"
+    assert rows[f"{WF}-v1-copy"][live_col] == " "
+    assert "two lines ?evil ?[2Jclear" in rows[f"{WF}-v1-copy"]
