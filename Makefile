@@ -52,6 +52,7 @@ down: venv
 bench: venv controlplane
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.failover
 
 # The operator/runtime image as an OCI (+ docker-archive) tarball, without a Docker
 # engine: debootstrap + hack/image/oci.py (root; the Debian rootfs is cached in .cache/image).

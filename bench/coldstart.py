@@ -53,6 +53,8 @@ class ColdStartResult:
     first_write_seconds: float | None = None  # operator start -> its first API write
     converged_seconds: float | None = None  # None: not converged within the timeout
     converged_count: int = 0
+    floor_seconds: float | None = None  # the same first-reconcile writes, made directly
+    floor_writes: int = 0
     services_wired: int = 0
     peak_rss_bytes: int | None = None
     rss_at_converged_bytes: int | None = None

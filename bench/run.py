@@ -35,7 +35,7 @@ from bench.common import (
     log,
     machine_info,
 )
-from bench.latency import measure_floor, measure_operator
+from bench.latency import measure_cold_floor, measure_floor, measure_operator
 from bench.profiling import PySpy, summarize
 from bench.report import BenchRun, to_json, write
 from bench.runtime import measure_runtime
@@ -254,6 +254,13 @@ def _cluster_phases(run: BenchRun, cp: LocalControlPlane, phases: set[str], size
                         restart=n == largest, control_plane_pids=pids, profile=spy,
                         operator_args=options.args, operator_env=options.env)
                     run.cold.append(result)
+                    floor_ns = f"bench-cold-floor-{n}"
+                    create_namespace(api, floor_ns)
+                    result.floor_seconds, result.floor_writes = measure_cold_floor(
+                        api, floor_ns, n)
+                    log(f"cold start {n}: floor {result.floor_seconds:.1f}s for "
+                        f"{result.floor_writes} direct writes")
+                    delete_namespace(api, floor_ns, wait=300)
                     for path in result.profiles:
                         label = Path(path).stem.removeprefix("profile-")
                         run.profiles[label] = summarize(Path(path), 25)

@@ -14,7 +14,8 @@ from pathlib import Path
 from bench import bench_compiler
 from bench.coldstart import measure_cold_start
 from bench.common import create_namespace, delete_namespace, machine_info
-from bench.latency import measure_floor, measure_operator
+from bench.failover import measure_failover, render, write_section
+from bench.latency import measure_cold_floor, measure_floor, measure_operator
 from bench.report import BenchRun, write
 from bench.runtime import FLOOR_EXEC, FLOOR_TWO, measure_runtime
 from kubernetes import client
@@ -36,6 +37,7 @@ def test_bench_code_paths(
     assert {s.new_plan for s in operator.samples} == {True, False}
 
     floor_ns, cold_ns = f"{namespace}-floor", f"{namespace}-cold"
+    cold_floor_ns = f"{namespace}-cold-floor"
     running_operator.stop()
     try:
         create_namespace(api_client, floor_ns)
@@ -43,8 +45,10 @@ def test_bench_code_paths(
         create_namespace(api_client, cold_ns)
         cold = measure_cold_start(api_client, kubeconfig, cold_ns, 3, tmp_path,
                                   timeout=60, idle_seconds=2, restart=True)
+        create_namespace(api_client, cold_floor_ns)
+        cold.floor_seconds, cold.floor_writes = measure_cold_floor(api_client, cold_floor_ns, 3)
     finally:
-        for ns in (floor_ns, cold_ns):
+        for ns in (floor_ns, cold_ns, cold_floor_ns):
             delete_namespace(api_client, ns)
         running_operator.start()
 
@@ -56,6 +60,9 @@ def test_bench_code_paths(
     assert cold.operator["writes"] > 0
     assert cold.idle is not None and _finite(cold.idle.flowplane_writes)
     assert cold.restart is not None and _finite(cold.restart.seconds)
+    # The floor makes the writes of each family's first reconcile: what the operator made.
+    assert cold.floor_writes == 30 == cold.operator["writes"]
+    assert _finite(cold.floor_seconds)
 
     compiler = bench_compiler.main((10,), 2)
     run = BenchRun(command="pytest", date="now", quick=True, machine=machine_info(api_client),
@@ -111,3 +118,31 @@ def test_runtime_bench_code_paths(
     assert "## 6. Runtime" in text
     assert "runtime: event -> 202 p50" in text and "runtime: accepted events/s" in text
     assert "runtime: event -> run Succeeded p50" in text
+
+
+def test_failover_bench_code_paths(
+    api_client: client.ApiClient, kubeconfig: str, namespace: str, crds: None,
+    operator: OperatorProcess, tmp_path: Path,
+) -> None:
+    """The failover bench at 3 workflows and a short lease; its section lands in the notes."""
+    operator.stop()  # its own two replicas, alone in the namespace
+    try:
+        result = measure_failover(api_client, kubeconfig, namespace, tmp_path, 3,
+                                  timings=(4.0, 3.0, 1.0))
+    finally:
+        operator.start()
+    assert result.two_active_moments == 0 and result.disagreements == []
+    assert result.transitions == 1
+    for value in (result.warm_all_live, result.kill_to_first_write,
+                  result.first_write_to_all_live, result.kill_to_all_live):
+        assert _finite(value)
+    # No correct standby writes before the dead leader's lease has expired.
+    assert result.kill_to_first_write >= result.kill_to_expiry
+    out = tmp_path / "BENCHMARKS.md"
+    write(BenchRun(command="pytest", date="now", quick=True, machine={}), out)
+    write_section(out, render(result, "pytest"))
+    write_section(out, render(result, "pytest again"))  # replaced, not added
+    text = out.read_text()
+    assert text.count("### Failover") == 1 and "pytest again" in text
+    write(BenchRun(command="pytest", date="later", quick=True, machine={}), out)
+    assert "### Failover" in out.read_text()  # bench.run keeps it
