@@ -83,6 +83,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="run only these phases")
     p.add_argument("--cold-sizes", type=int, nargs="+", help="override the cold-start sizes")
     p.add_argument("--idle", type=float, help="override the idle window (seconds)")
+    p.add_argument("--cold-timeout", type=float, default=600.0,
+                   help="seconds a cold start may take to converge (default: %(default)s)")
     p.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
                    help="extra flag for every operator started (repeatable), e.g. --workers=8")
     p.add_argument("--operator-env", action="append", default=[], metavar="KEY=VALUE",
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 env=dict(kv.split("=", 1) for kv in args.operator_env) or None,
                 runtime_args=tuple(args.runtime_arg), run_history=args.runtime_run_history)
             _cluster_phases(run, cp, phases, sizes, cold_sizes, idle, workdir, args.profile,
-                            operator)
+                            operator, args.cold_timeout)
         finally:
             log("stopping the control plane")
             cp.stop(remove_data=True)
@@ -157,7 +159,8 @@ class OperatorOptions:
 
 def _cluster_phases(run: BenchRun, cp: LocalControlPlane, phases: set[str], sizes: Sizes,
                     cold_sizes: tuple[int, ...], idle: float, workdir: Path,
-                    profile: bool, options: OperatorOptions) -> None:
+                    profile: bool, options: OperatorOptions,
+                    cold_timeout: float = 600.0) -> None:
     kubeconfig = str(cp.kubeconfig_path)
     api: Any = kube_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     try:
@@ -252,6 +255,7 @@ def _cluster_phases(run: BenchRun, cp: LocalControlPlane, phases: set[str], size
                     result = measure_cold_start(
                         api, kubeconfig, ns, n, logs, idle_seconds=idle if n == largest else None,
                         restart=n == largest, control_plane_pids=pids, profile=spy,
+                        timeout=cold_timeout,
                         operator_args=options.args, operator_env=options.env)
                     run.cold.append(result)
                     floor_ns = f"bench-cold-floor-{n}"

@@ -180,7 +180,3 @@ class KubeClient:
                             event.kind.value, namespace, event.name,
                             refusal.describe("create", "Event", name),
                             extra=extra)
-
-
-def is_status(exc: BaseException, *codes: int) -> bool:
-    return isinstance(exc, ApiException) and exc.status in codes

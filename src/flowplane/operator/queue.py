@@ -45,7 +45,6 @@ class FamilyQueue(Generic[K]):
         self._failures: dict[K, int] = {}
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.processed = 0
 
     def add(self, key: K, delay: float = 0.0) -> None:
         """Mark a family dirty. Safe to call from any coroutine on the loop."""
@@ -110,7 +109,6 @@ class FamilyQueue(Generic[K]):
             else:
                 self._failures.pop(key, None)
             finally:
-                self.processed += 1
                 self._active.discard(key)
                 if key in self._dirty:
                     self._dirty.discard(key)

@@ -68,7 +68,3 @@ def merge_conditions(
             )
         )
     return result
-
-
-def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
-    return next((c for c in conditions if c.type == type_), None)
