@@ -7,11 +7,11 @@ import os
 from dataclasses import dataclass, field
 
 from flowplane.compiler import PlanLimits
-from flowplane.model.graph import TRIGGER_TYPES
 from flowplane.reconcile.settings import (
     DEFAULT_RUNTIME_SELECTOR,
     DEFAULT_RUNTIME_SERVICE,
     Settings,
+    unknown_trigger_types,
 )
 
 
@@ -144,10 +144,9 @@ def parse_options(argv: list[str] | None = None) -> OperatorOptions:
     if not 0 < args.retry_period < args.renew_deadline < args.lease_duration:
         parser.error("need 0 < --retry-period < --renew-deadline < --lease-duration")
     triggers = frozenset(_csv(args.allowed_trigger_types)) or None
-    unknown = sorted((triggers or frozenset()) - set(TRIGGER_TYPES))
+    unknown = unknown_trigger_types(triggers)
     if unknown:
-        parser.error(f"--allowed-trigger-types: unknown trigger types {', '.join(unknown)} "
-                     f"(known: {', '.join(TRIGGER_TYPES)})")
+        parser.error(f"--allowed-trigger-types: {unknown}")
     apps = frozenset(_csv(args.allowed_apps)) or None
     return OperatorOptions(
         namespaces=tuple(dict.fromkeys(

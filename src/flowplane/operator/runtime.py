@@ -179,7 +179,7 @@ class WriteRefused(ApiException):
     def __str__(self) -> str:
         verb = ("create" if isinstance(self.write, Create) else
                 "delete" if isinstance(self.write, Delete) else
-                "patch status of" if getattr(self.write, "status", False) else "patch")
+                "patch status of" if self.write.status else "patch")
         return self.refusal.describe(verb, self.write.kind.value, self.write.name)
 
 
@@ -205,9 +205,9 @@ class Runtime:
         self.indexes: Indexes | None = None
         self.expectations = Expectations()
         self._limit_problems: dict[str, tuple[str, ...]] = {}
+        """The tenant-limit problems last logged per namespace (logged once per change)."""
         self._refused: dict[FamilyKey, str] = {}
         """The last refused write logged per family (logged once per change)."""
-        """The tenant-limit problems last logged per namespace (logged once per change)."""
         self.queue: FamilyQueue[FamilyKey] = FamilyQueue(self.reconcile, workers=workers)
         self.phases: dict[FamilyKey, str] = {}
         self.namespace_limits: Index | None = None

@@ -44,6 +44,14 @@ def _names(raw: str) -> frozenset[str] | None:
     return None if not names or "*" in names else names
 
 
+def unknown_trigger_types(allowed: frozenset[str] | None) -> str | None:
+    """"unknown trigger types X (known: ...)" when an allow-list names a type no trigger has."""
+    unknown = sorted((allowed or frozenset()) - set(TRIGGER_TYPES))
+    if not unknown:
+        return None
+    return f"unknown trigger types {', '.join(unknown)} (known: {', '.join(TRIGGER_TYPES)})"
+
+
 def tenant_settings(
     defaults: Settings, annotations: Mapping[str, str]
 ) -> tuple[Settings, list[str]]:
@@ -59,12 +67,11 @@ def tenant_settings(
             problems.append(f"{ANN_MAX_NODES}={raw_max!r} is not a positive integer; ignored")
     if ANN_ALLOWED_TRIGGER_TYPES in annotations:
         allowed = _names(annotations[ANN_ALLOWED_TRIGGER_TYPES])
-        unknown = sorted((allowed or frozenset()) - set(TRIGGER_TYPES))
+        unknown = unknown_trigger_types(allowed)
         if unknown:
             # Kept as written (a stricter limit is the safe reading), but said: a typo
             # such as "webhok" would otherwise reject every webhook with no hint why.
-            problems.append(f"{ANN_ALLOWED_TRIGGER_TYPES} names unknown trigger types "
-                            f"{', '.join(unknown)} (known: {', '.join(TRIGGER_TYPES)})")
+            problems.append(f"{ANN_ALLOWED_TRIGGER_TYPES} names {unknown}")
         limits = replace(limits, allowed_trigger_types=allowed)
     if ANN_ALLOWED_APPS in annotations:
         limits = replace(limits, allowed_apps=_names(annotations[ANN_ALLOWED_APPS]))
