@@ -1,4 +1,4 @@
-"""Fail-safe on a real API server (issue 11: defects 1, 5, 9 and 10).
+"""Fail-safe on a real API server (issue 11: defects 1, 3, 5, 9 and 10).
 
 A safety pause must unwire whatever its status says, a spec the operator cannot read must
 keep what is live, a tenant's limits must follow its annotations without a restart, and
@@ -112,6 +112,49 @@ def test_a_trip_stored_before_the_bound_still_unwires(kube: Kube) -> None:
     paused = kube.condition("old-trip", "SafetyPaused")
     assert paused is not None and paused["status"] == "True"
     assert len(paused["reason"]) <= 1024 and len(paused["message"]) <= 1024
+
+
+# ---------------------------------------------------------------- defect 3: lost plan + edit
+
+
+def _plans(kube: Kube, wf: str) -> list[str]:
+    items = kube.core.list_namespaced_config_map(
+        kube.ns, label_selector=f"flowplane.dev/workflow={wf}").items
+    return sorted(cm.metadata.name for cm in items)
+
+
+def test_an_edit_of_the_live_version_never_serves_when_its_plan_is_gone(
+        kube: Kube, operator: OperatorProcess) -> None:
+    create_family(kube, "lostplan", versions=1, publishedVersion=1)
+    wait_live(kube, "lostplan", 1)
+    published_graph = kube.get("WorkflowVersion", "lostplan-v1")["spec"]["graph"]
+    [plan] = _plans(kube, "lostplan")
+    # Both happen while the operator is down, so it meets them together (running, it
+    # would rebuild the plan before the edit arrives, which is right, and fork the edit).
+    operator.stop()
+    kube.core.delete_namespaced_config_map(plan, kube.ns)
+    edited = graph("an edit nobody published")
+    kube.patch("WorkflowVersion", "lostplan-v1", {"spec": {"graph": edited}})
+    operator.start()
+
+    def reported() -> dict[str, Any] | None:
+        ready = kube.condition("lostplan", "Ready")
+        return ready if ready and ready["reason"] == "LivePlanLost" else None
+
+    ready = wait_for(reported, 30, "Ready=False LivePlanLost")
+    assert ready["status"] == "False" and "saved as draft v2" in ready["message"]
+    versions = kube.versions("lostplan")
+    assert versions[2]["spec"]["graph"] == edited  # the edit is kept, as a draft
+    wait_for(lambda: _unwired(kube, "lostplan"), 30, "the trigger unwired")
+    status = kube.wf_status("lostplan")
+    assert "activeVersion" not in status and status["lastPublish"]["reason"] == "LivePlanLost"
+    assert _plans(kube, "lostplan") == []  # nothing was compiled from the edit
+    assert kube.phases("lostplan")[1] == "Failed"
+    # Undoing the edit brings v1 back from its own (published) graph.
+    kube.patch("WorkflowVersion", "lostplan-v1", {"spec": {"graph": published_graph}})
+    wait_live(kube, "lostplan", 1)
+    assert kube.condition("lostplan", "Ready")["status"] == "True"  # type: ignore[index]
+    assert len(_plans(kube, "lostplan")) == 1
 
 
 # ---------------------------------------------------------------- defect 5: unreadable spec

@@ -407,3 +407,48 @@ def test_workflow_status_url_follows_the_live_versions_webhook_path(world: FakeW
     assert world.wf_status()["trigger"]["url"].endswith(".svc/")  # nothing live yet
     published(world, 1)
     assert world.wf_status()["trigger"]["url"].endswith(".svc/submit")
+
+
+def _plan_names(world: FakeWorld) -> list[str]:
+    return sorted(n for (k, n) in world.objects if k == Kind.CONFIGMAP)
+
+
+def test_a_lost_plan_is_rebuilt_only_from_the_published_graph(world: FakeWorld) -> None:
+    """Issue 11.3: with the live plan deleted, an edit of the live version never serves."""
+    published(world, 1)
+    published_graph = world.version(1)["spec"]["graph"]
+    # The plan deleted by hand, the graph unchanged: rebuilt, still live.
+    world.delete(Kind.CONFIGMAP, _plan_names(world)[0])
+    world.converge()
+    assert world.actives() == [1] and len(_plan_names(world)) == 1
+    # The plan deleted, then the live graph edited: the edit becomes a draft, nothing serves.
+    world.delete(Kind.CONFIGMAP, _plan_names(world)[0])
+    edited = simple_graph("edited, never published")
+    world.edit(Kind.VERSION, f"{WF}-v1", {"spec": {"graph": edited}})
+    world.converge()
+    world.check_invariants()
+    assert world.actives() == [] and _plan_names(world) == []
+    assert world.numbers() == [1, 2] and world.version(2)["spec"]["graph"] == edited
+    assert "selector" not in world.service()["spec"]
+    ready = world.condition("Ready")
+    assert ready["status"] == "False" and ready["reason"] == "LivePlanLost"
+    assert "saved as draft v2" in ready["message"] and "nothing is live" in ready["message"]
+    assert world.wf_status()["lastPublish"]["reason"] == "LivePlanLost"
+    assert world.phase(1) == "Failed"
+    assert world.converge() == 0  # settled: no pass publishes the edit later
+    # Undoing the edit makes v1 servable again from its own graph.
+    world.edit(Kind.VERSION, f"{WF}-v1", {"spec": {"graph": published_graph}})
+    world.converge()
+    assert world.actives() == [1] and world.condition("Ready")["status"] == "True"
+    assert world.numbers() == [1, 2]
+
+
+def test_a_lost_plan_and_an_edit_then_another_publish(world: FakeWorld) -> None:
+    published(world, 1)
+    world.delete(Kind.CONFIGMAP, _plan_names(world)[0])
+    world.edit(Kind.VERSION, f"{WF}-v1", {"spec": {"graph": simple_graph("edited")}})
+    world.converge()
+    published(world, 2)  # the fork holding the edit, published on purpose
+    assert world.actives() == [2] and world.condition("Ready")["status"] == "True"
+    assert world.phase(1) == "Draft"
+    assert world.converge() == 0

@@ -503,8 +503,11 @@ def test_a_live_version_that_lost_its_plan_and_its_graph_is_not_reported_live() 
     w.edit(Kind.VERSION, f"{WF}-v1", {"spec": {"graph": GRAPHS["broken"]()}})
     w.converge(WF, rounds=MAX_ROUNDS)
     w.check_invariants(WF)
-    assert w.actives() == [] and w.phase(1) == "Invalid"
+    # (issue 11.3) the edit is never served nor lost: it is saved as draft v2.
+    assert w.actives() == [] and w.phase(1) == "Failed"
+    assert w.version(2)["spec"]["graph"] == GRAPHS["broken"]()
     assert w.wf_status()["lastPublish"]["result"] == "Rejected"
+    assert w.wf_status()["lastPublish"]["reason"] == "LivePlanLost"
     assert w.condition("Ready")["status"] == "False"
 
 

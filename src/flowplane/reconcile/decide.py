@@ -98,6 +98,7 @@ MAX_STATUS_ERRORS = 50
 REASON_INVALID_SPEC = "InvalidSpec"
 """Ready's reason while the Workflow's spec cannot be read (what is live is held)."""
 REASON_FORK_REFUSED = "ForkRefused"
+REASON_LIVE_PLAN_LOST = "LivePlanLost"
 """Ready's reason while an edit of the live version has no version number left to take."""
 
 
@@ -177,6 +178,11 @@ class _Decider:
         self.spec_patched: set[str] = set()
         self.fork_refused: str | None = None
         """Why an edit of the live version could not be forked (nor restored)."""
+        self.lost_plans: dict[str, str] = {}
+        """Versions whose published plan is gone and whose graph was edited since: by
+        name, what to tell the user. Nothing can serve or rebuild them."""
+        self.lost_plan_forks: dict[str, int] = {}
+        """The draft each of those edits was saved as in this pass."""
         self._resolve_versions()
 
     # ------------------------------------------------------------------ inputs
@@ -327,8 +333,62 @@ class _Decider:
             return _LivePlan(
                 plan.meta.name, plan.hash, plan.steps, plan.trigger_type, plan.graph, compiled_at
             )
-        # The plan is gone (deleted by hand): rebuild it from the version's graph.
-        return self._new_plan(live, self.results[live.meta.name])
+        # The plan is gone (deleted by hand): rebuild it from the version's graph, but only
+        # from the graph that was published (an edit since then was never published).
+        result = self.results[live.meta.name]
+        recorded = self._recorded_hash(live)
+        if recorded is not None and result.graph_hash != recorded:
+            self.lost_plans[live.meta.name] = ""
+            return None
+        return self._new_plan(live, result)
+
+    def _recorded_hash(self, v: VersionObj) -> str | None:
+        """The hash of the graph v was published with, as its status or the Service says."""
+        svc = self.f.service
+        if svc is not None and svc.meta.annotations.get(ANN_ACTIVE_VERSION) == str(v.number):
+            named = svc.meta.annotations.get(ANN_PLAN_HASH)
+            if named:
+                return named
+        return v.status.plan.hash if v.status.plan is not None else None
+
+    def _lost_plan_ref(self, v: VersionObj) -> _LivePlan | None:
+        """The record of the plan v was published with, kept while its loss is reported."""
+        svc, ref = self.f.service, v.status.plan
+        if svc is not None and svc.meta.annotations.get(ANN_ACTIVE_VERSION) == str(v.number):
+            name, hash_ = svc.meta.annotations.get(ANN_PLAN), svc.meta.annotations.get(
+                ANN_PLAN_HASH)
+            if name and hash_:
+                return _LivePlan(name, hash_, ref.steps if ref else 0, None, None,
+                                 ref.compiledAt if ref else self.now)
+        if ref is None:
+            return None
+        return _LivePlan(ref.configMap, ref.hash, ref.steps, None, None, ref.compiledAt)
+
+    def _lost_plan_message(self, v: VersionObj) -> str:
+        ref = self._lost_plan_ref(v)
+        edited = self.results[v.meta.name].graph_hash
+        forks = sorted(f.number for f in self.f.versions if f.forked_from == v.number
+                       and edited is not None and self.results[f.meta.name].graph_hash == edited)
+        if v.meta.name in self.lost_plan_forks:  # made in this pass
+            forks.append(self.lost_plan_forks[v.meta.name])
+        saved = f"the edit is saved as draft v{max(forks)}; " if forks else ""
+        return (f"the plan of v{v.number} ({ref.name if ref else 'unknown'}) was deleted and "
+                f"v{v.number}'s graph was edited after it was published, so neither can serve: "
+                f"{saved}nothing is live. Undo the edit of {v.meta.name} or publish another "
+                "version to go live again")
+
+    def _plan_lost_to_edit(self, v: VersionObj) -> bool:
+        """v was live, its plan is gone, and its graph was edited since it was published.
+
+        The record is the version's own: `status.plan` still names the missing plan (kept so
+        while v is the version wanted live), in phase Active (the first pass) or Failed.
+        """
+        ref = v.status.plan
+        if ref is None or v.status.phase not in (VersionPhase.ACTIVE, VersionPhase.FAILED):
+            return False
+        if ref.configMap in self.plans or self._plan_of(v, ref.hash) is not None:
+            return False
+        return self.results[v.meta.name].graph_hash != ref.hash
 
     def _new_plan(self, v: VersionObj, result: CompileResult) -> _LivePlan | None:
         if result.plan is None:
@@ -422,8 +482,13 @@ class _Decider:
         live = self._live_now()
         live_plan = self._live_plan(live) if live is not None else None
         if live is not None and live_plan is None:
-            # Its plan is gone and its graph no longer compiles: nothing can serve it, so
-            # it is not live; publishing it again reports why.
+            # Its plan is gone and its graph was edited since it was published (or no longer
+            # compiles): nothing can serve it, so it is not live. The edit is kept as a draft;
+            # publishing the version again reports why.
+            if live.meta.name in self.lost_plans:
+                fork = self._fork_edit(live)
+                if fork is not None:
+                    self.lost_plan_forks[live.meta.name] = fork
             live = None
 
         # Fork on edit: an edit of the live version becomes a new draft; the live graph stays.
@@ -464,6 +529,12 @@ class _Decider:
                 f"waiting for a WorkflowVersion with spec.version {wanted} "
                 f"for workflow {wf.meta.name!r}",
             )
+        elif candidate.meta.name in self.lost_plans or self._plan_lost_to_edit(candidate):
+            # Publishing it now would put an edit live that nobody published.
+            rejected_candidate = VersionPhase.FAILED
+            self.lost_plans[candidate.meta.name] = self._lost_plan_message(candidate)
+            outcome = _Outcome(wanted, PublishResult.REJECTED, REASON_LIVE_PLAN_LOST,
+                               self.lost_plans[candidate.meta.name])
         elif candidate is not live and self._trigger_tampered(candidate, live):
             # The Service names another version than the one published and recorded live
             # (edited by hand): point it back. A repair, not a publish: no Compiling, no
@@ -545,7 +616,8 @@ class _Decider:
             if v.meta.deleting or v is target:
                 continue
             phase = phases.get(v.meta.name, VersionPhase.DRAFT)
-            plan_ref = self._resting_plan_ref(v)
+            plan_ref = (self._lost_plan_ref(v) if v is candidate and rejected_candidate
+                        and v.meta.name in self.lost_plans else self._resting_plan_ref(v))
             self._version_status(v, phase, plan_ref)
         if target is not None and target_plan is not None:
             self._version_status(target, VersionPhase.ACTIVE, target_plan)
@@ -680,11 +752,22 @@ class _Decider:
                                   v.meta.resource_version, why="adopt version"))
 
     def _fork_if_edited(self, live: VersionObj, live_plan: _LivePlan) -> None:
-        edited_hash = self.results[live.meta.name].graph_hash
-        if edited_hash == live_plan.hash:
+        if self.results[live.meta.name].graph_hash == live_plan.hash:
             return
+        assert live_plan.graph is not None
+        if self._fork_edit(live) is None:
+            return
+        self._write(Patch(Kind.VERSION, live.meta.name, {"spec": {"graph": live_plan.graph}},
+                          live.meta.resource_version, why=f"restore live v{live.number}"))
+        self.spec_patched.add(live.meta.name)
+        self.results[live.meta.name] = compile_graph(live_plan.graph, self.s.limits)
+
+    def _fork_edit(self, live: VersionObj) -> int | None:
+        """Save the edit of live v as a draft (once per edit): the draft's number, or None
+        (and `fork_refused` says why) when no number is left for it."""
+        edited_hash = self.results[live.meta.name].graph_hash
         wf = self.wf
-        assert wf is not None and live_plan.graph is not None
+        assert wf is not None
         already = [
             v for v in self.f.versions
             if v.forked_from == live.number and self.results[v.meta.name].graph_hash == edited_hash
@@ -708,7 +791,7 @@ class _Decider:
                     f"version numbers end at {VERSION_MAX}; v{live.number} keeps serving "
                     "its published graph. Undo the edit of "
                     f"{live.meta.name} (or publish another version first)")
-                return
+                return None
             name = f"{wf.meta.name}-v{number}"
             body = {
                 "apiVersion": API_VERSION,
@@ -732,10 +815,8 @@ class _Decider:
                    f"v{live.number} keeps serving unchanged")
             self._event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Forked", msg)
             self._event(Kind.VERSION, live.meta.name, live.meta.uid, "Normal", "Forked", msg)
-        self._write(Patch(Kind.VERSION, live.meta.name, {"spec": {"graph": live_plan.graph}},
-                          live.meta.resource_version, why=f"restore live v{live.number}"))
-        self.spec_patched.add(live.meta.name)
-        self.results[live.meta.name] = compile_graph(live_plan.graph, self.s.limits)
+            return number
+        return max(v.number for v in already)
 
     def _reverts(self, live: VersionObj | None, live_plan: _LivePlan | None) -> None:
         for v in self.canonical.values():
@@ -767,6 +848,8 @@ class _Decider:
             return VersionPhase.INACTIVE if plan is not None else VersionPhase.DRAFT
         if prev in (VersionPhase.INACTIVE, VersionPhase.COMPILING):
             return VersionPhase.INACTIVE if plan is not None and was_live else VersionPhase.DRAFT
+        if prev == VersionPhase.FAILED and self._plan_lost_to_edit(v):
+            return VersionPhase.DRAFT  # no longer wanted live: an edited draft, as it is
         if prev in (VersionPhase.INVALID, VersionPhase.FAILED):
             return prev if current == v.status.graphHash else VersionPhase.DRAFT
         return VersionPhase.DRAFT
@@ -984,7 +1067,10 @@ class _Decider:
                 "Validated", False, "GraphInvalid" if result.invalid else "PlanLimitExceeded",
                 _summarise(errors),
             )
-        if phase == VersionPhase.FAILED:
+        if phase == VersionPhase.FAILED and v.meta.name in self.lost_plans:
+            compiled = Desired.of("Compiled", False, REASON_LIVE_PLAN_LOST,
+                                  self.lost_plans[v.meta.name])
+        elif phase == VersionPhase.FAILED:
             compiled = Desired.of("Compiled", False, "CompileFailed", _summarise(errors))
         elif plan_ref is not None and plan_ref.hash == graph_hash:
             compiled = Desired.of("Compiled", True, "PlanReady",
