@@ -1,4 +1,4 @@
-"""Fail-safe on a real API server (issue 11: defects 1, 3, 5, 9 and 10).
+"""Fail-safe on a real API server (issue 11: defects 1, 3, 5, 8, 9 and 10).
 
 A safety pause must unwire whatever its status says, a spec the operator cannot read must
 keep what is live, a tenant's limits must follow its annotations without a restart, and
@@ -155,6 +155,28 @@ def test_an_edit_of_the_live_version_never_serves_when_its_plan_is_gone(
     wait_live(kube, "lostplan", 1)
     assert kube.condition("lostplan", "Ready")["status"] == "True"  # type: ignore[index]
     assert len(_plans(kube, "lostplan")) == 1
+
+
+# ---------------------------------------------------------------- defect 8: owned, unlabelled
+
+
+def test_a_trigger_service_that_lost_its_labels_is_still_ours_and_still_unwires(
+        kube: Kube) -> None:
+    """Our watches select by label; a Service we own without them must not drop out of sight
+    (status would claim it wired as asked, and a safety pause would never reach it)."""
+    create_family(kube, "unlabelled", versions=1, publishedVersion=1)
+    wait_live(kube, "unlabelled", 1)
+    labels = dict(kube.service("unlabelled").metadata.labels)
+    kube.core.patch_namespaced_service("unlabelled-trigger", kube.ns, {
+        "metadata": {"labels": {key: None for key in labels}}})
+    kube.patch("Workflow", "unlabelled", {"status": {"safety": {
+        "tripped": True, "reason": "TooManyFailures", "message": "tripped by a test"}}},
+        status=True)
+    wait_for(lambda: _unwired(kube, "unlabelled"), 30, "the unlabelled Service unwired")
+    assert kube.service("unlabelled").metadata.labels == labels  # put back
+    wait_for(lambda: kube.wf_status("unlabelled").get("phase") == "PausedSafety", 30, "paused")
+    wired = kube.condition("unlabelled", "TriggerWired")
+    assert wired is not None and wired["status"] == "False", wired
 
 
 # ---------------------------------------------------------------- defect 5: unreadable spec

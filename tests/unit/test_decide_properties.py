@@ -95,6 +95,8 @@ class DecideMachine(RuleBasedStateMachine):
         self.edited = self.plan_deleted = self.deleted_since_settle = False  # since settle
         self.tripped_throughout = False
         self.dup = 0
+        self.live_edited_since_settle: set[str] = set()
+        self.plan_lost: set[str] = set()  # live versions edited while their plan was gone
 
     # ---------------------------------------------------------------- helpers
 
@@ -180,6 +182,7 @@ class DecideMachine(RuleBasedStateMachine):
         if name in self._maybe_live():
             self.live_edits.add((name, kind))
             self.last_live_edit = (name, kind)
+            self.live_edited_since_settle.add(name)
         self.last_edit = (name, kind)
         self.edited = True
         self.world.edit(Kind.VERSION, name, {"spec": {"graph": GRAPHS[kind]()}})
@@ -273,6 +276,7 @@ class DecideMachine(RuleBasedStateMachine):
         self.prev_live = actives[0] if actives else None
         self.history = {self._spec().get("publishedVersion")}
         self.lost_live = self.edited = self.plan_deleted = self.deleted_since_settle = False
+        self.live_edited_since_settle = set()
         self.tripped_throughout = self._tripped()
 
     def _reapply_probe(self) -> None:
@@ -296,6 +300,10 @@ class DecideMachine(RuleBasedStateMachine):
         assert self._version_names() == before, "the same edit forked twice"
         self.check()
 
+    def _lost_to_edit(self, target: dict[str, Any], status: dict[str, Any]) -> bool:
+        return (target["metadata"]["name"] in self.plan_lost
+                and (status.get("lastPublish") or {}).get("reason") == "LivePlanLost")
+
     @invariant()
     def never_two_active(self) -> None:
         assert len(self.world.actives()) <= 1
@@ -311,6 +319,8 @@ class DecideMachine(RuleBasedStateMachine):
         # With both its plan and its graph gone (plan deleted by hand, spec edited), the
         # live graph cannot be served or rebuilt: the only honest outcome is nothing live.
         self.lost_live |= self.edited and self.plan_deleted
+        if self.plan_deleted:
+            self.plan_lost |= self.live_edited_since_settle
         w.check_invariants(WF)
         spec = self._spec()
         status = w.wf_status()
@@ -371,6 +381,10 @@ class DecideMachine(RuleBasedStateMachine):
                 assert active == self.prev_live, "a safety pause moved the live version"
         elif wanted is None:
             assert active is None
+        elif publishable and target is not None and self._lost_to_edit(target, status):
+            # Its plan was deleted and its graph edited: the edit never serves unpublished.
+            assert active is None, "an unpublished edit went live"
+            assert target["status"]["phase"] == "Failed"
         elif publishable:
             assert active == wanted
         else:

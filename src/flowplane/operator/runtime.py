@@ -351,7 +351,7 @@ class Runtime:
             del taken[obj]  # look again now and then: the other object may be gone
         return frozenset((kind.value, name) for kind, name in taken)
 
-    async def _check_existing(self, namespace: str, write: Create) -> None:
+    async def _check_existing(self, key: FamilyKey, write: Create) -> None:
         """AlreadyExists is success only if the object is the one we meant to create.
 
         A plan or Service of the same name made by someone else (and so invisible to our
@@ -362,6 +362,7 @@ class Runtime:
         """
         if write.kind not in (Kind.CONFIGMAP, Kind.SERVICE, Kind.VERSION, Kind.ENDPOINT_SLICE):
             return
+        namespace = key[0]
         existing = await self.client.read(write.kind, namespace, write.name)
         meta = existing.get("metadata") or {}
         ours_meta = write.body.get("metadata") or {}
@@ -381,6 +382,35 @@ class Runtime:
             log.warning("%s: %s %s exists and is not ours; deciding again without it",
                         namespace, write.kind.value, write.name)
             raise NameTaken(write.kind, write.name)
+        await self._restore_labels(key, write, existing)
+
+    async def _restore_labels(self, key: FamilyKey, write: Create,
+                              existing: Mapping[str, Any]) -> None:
+        """Put back the labels our watches select on, on an object that is ours.
+
+        Our watches select children by label, so an owned Service whose labels someone
+        removed is invisible: decide() thinks it missing and the create meets it. Counting
+        that as done would report whatever it now routes to as what we meant (a safety
+        unwire included), so restore the labels and decide again once the watch shows it.
+        """
+        want = (write.body.get("metadata") or {}).get("labels") or {}
+        have = (existing.get("metadata") or {}).get("labels") or {}
+        missing = {k: v for k, v in want.items() if have.get(k) != v}
+        if not missing:
+            return
+        namespace = key[0]
+        version = str((existing.get("metadata") or {}).get("resourceVersion", ""))
+        await self.client.patch(write.kind, namespace, write.name,
+                                {"metadata": {"labels": missing, "resourceVersion": version}},
+                                status=False)
+        metrics.WRITES.labels(write.kind.value, "patch").inc()
+        metrics.RECONCILE_ERRORS.labels("labels-restored").inc()
+        self.expectations.created(key, (write.kind, write.name))  # decide once it is seen
+        log.warning("%s: %s %s is ours but had lost its labels %s; restored them",
+                    namespace, write.kind.value, write.name, sorted(missing),
+                    extra={"namespace": namespace, "kind": write.kind.value,
+                           "object": write.name, "reason": "LabelsRestored"})
+        raise Retry(delay=0.05, why=f"restored the labels of {write.kind.value} {write.name}")
 
     async def apply(self, family: Family, decision: Decision) -> None:
         """Perform the writes in order; stop at the first failure (the next pass resumes)."""
@@ -417,7 +447,7 @@ class Runtime:
                     metrics.WRITE_ERRORS.labels(write.kind.value, "create",
                                                 str(exc.status)).inc()
                     raise
-                await self._check_existing(ns, write)
+                await self._check_existing(key, write)
             self.expectations.created(key, obj)
             log.info("%s/%s: created %s %s (%s)", ns, family.name, write.kind.value,
                      write.name, write.why)
