@@ -64,7 +64,8 @@ def start(plugin: Plugin, *argv: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
-def test_run_is_pinned_to_what_the_trigger_service_names(kube: Kube, plugin: Plugin) -> None:
+def test_run_is_pinned_to_what_the_trigger_service_names(kube: Kube, plugin: Plugin,
+                                                        runtime_stopped: None) -> None:
     seed(kube)
     failed(plugin("run", WF), f"workflow {WF} has no live version",
            "nothing is published (phase Draft)", f"kubectl flowplane publish {WF} N")

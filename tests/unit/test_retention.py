@@ -24,6 +24,9 @@ from flowplane.reconcile.snapshot import (
     VersionObj,
     run_family_key,
     run_from_body,
+    store_plan,
+    store_version,
+    store_workflow,
 )
 from flowplane.reconcile.writes import Decision, Delete, Kind
 from tests.unit.fakeworld import FakeWorld, simple_graph
@@ -311,10 +314,13 @@ def runtime_for(world: FakeWorld, client: FakeClient,
     runtime = Runtime(cast(KubeClient, client), world.settings)
     fam = world.family()
     key = fam.key
-    runtime.indexes = Indexes(
-        workflows={key: [fam.workflow]}, versions={key: list(fam.versions)},
-        plans={key: list(fam.plans)}, services={key: [fam.service]},
-        runs={key: list(runs)})
+    bodies = {kind: [b for (k, _), b in world.objects.items() if k == kind]
+              for kind in (Kind.WORKFLOW, Kind.VERSION, Kind.CONFIGMAP)}
+    runtime.indexes = Indexes(  # as the Kopf indexes keep them: the compact stored forms
+        workflows={key: [store_workflow(b) for b in bodies[Kind.WORKFLOW]]},
+        versions={key: [store_version(b) for b in bodies[Kind.VERSION]]},
+        plans={key: [store_plan(b) for b in bodies[Kind.CONFIGMAP]]},
+        services={key: [fam.service]}, runs={key: list(runs)})
     return runtime, fam
 
 

@@ -32,19 +32,19 @@ from flowplane.reconcile.settings import TENANT_LIMIT_ANNOTATIONS
 from flowplane.reconcile.snapshot import (
     EndpointSliceObj,
     FamilyKey,
-    PlanObj,
     RunObj,
     ServiceObj,
-    VersionObj,
-    WorkflowObj,
+    StoredPlan,
+    StoredVersion,
+    StoredWorkflow,
     endpoint_slice_from_body,
     family_key_of_labelled,
-    plan_from_body,
     run_family_key,
     run_from_body,
     service_from_body,
-    version_from_body,
-    workflow_from_body,
+    store_plan,
+    store_version,
+    store_workflow,
 )
 
 log = logging.getLogger("flowplane")
@@ -66,20 +66,22 @@ def _version_key(body: kopf.Body) -> FamilyKey | None:
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW_PLURAL)
-async def flowplane_workflows(body: kopf.Body, **_: Any) -> dict[FamilyKey, WorkflowObj]:
-    return {(str(body.metadata.namespace), str(body.metadata.name)): workflow_from_body(body)}
+async def flowplane_workflows(body: kopf.Body, **_: Any) -> dict[FamilyKey, StoredWorkflow]:
+    return {(str(body.metadata.namespace), str(body.metadata.name)): store_workflow(body)}
 
 
 @kopf.index(GROUP, VERSION, VERSION_PLURAL)
-async def flowplane_versions(body: kopf.Body, **_: Any) -> dict[FamilyKey, VersionObj] | None:
+async def flowplane_versions(
+    body: kopf.Body, **_: Any
+) -> dict[FamilyKey, StoredVersion] | None:
     key = _version_key(body)
-    return {key: version_from_body(body)} if key else None
+    return {key: store_version(body)} if key else None
 
 
 @kopf.index("v1", "configmaps", labels=PLAN_LABELS)
-async def flowplane_plans(body: kopf.Body, **_: Any) -> dict[FamilyKey, PlanObj] | None:
+async def flowplane_plans(body: kopf.Body, **_: Any) -> dict[FamilyKey, StoredPlan] | None:
     key = family_key_of_labelled(body)
-    return {key: plan_from_body(body)} if key else None
+    return {key: store_plan(body)} if key else None
 
 
 @kopf.index("v1", "services", labels=TRIGGER_LABELS)

@@ -57,9 +57,10 @@ class Indexes:
 
     def gather(self, key: FamilyKey, runtime_endpoints: RuntimeEndpoints | None = None
                ) -> Family:
-        workflows: list[WorkflowObj] = list(self.workflows.get(key) or ())
-        versions: list[VersionObj] = list(self.versions.get(key) or ())
-        plans: list[PlanObj] = list(self.plans.get(key) or ())
+        # The index keeps compact forms (snapshot.StoredVersion); each pass decodes its own.
+        workflows: list[WorkflowObj] = [w.load() for w in self.workflows.get(key) or ()]
+        versions: list[VersionObj] = [v.load() for v in self.versions.get(key) or ()]
+        plans: list[PlanObj] = [p.load() for p in self.plans.get(key) or ()]
         services: list[ServiceObj] = list(self.services.get(key) or ())
         runs: list[RunObj] = list(self.runs.get(key) or ()) if self.runs is not None else []
         slices: list[EndpointSliceObj] = (

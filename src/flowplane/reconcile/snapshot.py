@@ -31,6 +31,9 @@ from flowplane.model.run import FINISHED_PHASES
 ANN_FORKED_FROM = "flowplane.dev/forked-from"
 FINISHED_RUN_PHASES = frozenset(p.value for p in FINISHED_PHASES)
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+"""Client-side `kubectl apply` keeps a whole copy of the object here; nothing reads it."""
+
 FamilyKey = tuple[str, str]
 """(namespace, workflow name): the unit of reconciliation."""
 
@@ -91,7 +94,8 @@ class Meta:
             creation_timestamp=str(meta.get("creationTimestamp", "")),
             deleting=bool(meta.get("deletionTimestamp")),
             labels=dict(meta.get("labels") or {}),
-            annotations=dict(meta.get("annotations") or {}),
+            annotations={k: v for k, v in (meta.get("annotations") or {}).items()
+                         if k != LAST_APPLIED},
             owner_refs=refs,
         )
 
@@ -202,22 +206,48 @@ class Family:
         return (self.namespace, self.name)
 
 
-def workflow_from_body(body: Mapping[str, Any]) -> WorkflowObj:
-    status_raw = _plain(body.get("status") or {})
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class StoredWorkflow:
+    """What the index keeps of a Workflow: its status as compact JSON text.
+
+    Decoded trees and pydantic models take ten times the memory of their text; at
+    10,000 families that is most of the operator's. They are rebuilt for each pass
+    (`load`) and dropped after it.
+    """
+
+    meta: Meta
+    spec: WorkflowSpec
+    status_json: str
+    spec_error: str | None = None
+
+    def load(self) -> WorkflowObj:
+        status_raw: dict[str, Any] = json.loads(self.status_json)
+        try:
+            status = WorkflowStatus.model_validate(status_raw)
+        except ValidationError:
+            status = WorkflowStatus(safety=_salvage_safety(status_raw.get("safety")))
+        return WorkflowObj(meta=self.meta, spec=self.spec, status_raw=status_raw,
+                           status=status, spec_error=self.spec_error)
+
+
+def store_workflow(body: Mapping[str, Any]) -> StoredWorkflow:
     spec_error = None
     try:
         spec = WorkflowSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
         # decide() holds what is live for such a spec; these defaults are never acted on.
         spec, spec_error = WorkflowSpec(), _describe(exc, "spec")
-    try:
-        status = WorkflowStatus.model_validate(status_raw)
-    except ValidationError:
-        status = WorkflowStatus(safety=_salvage_safety(status_raw.get("safety")))
-    return WorkflowObj(
-        meta=Meta.from_body(body), spec=spec, status_raw=status_raw, status=status,
-        spec_error=spec_error,
-    )
+    return StoredWorkflow(meta=Meta.from_body(body), spec=spec,
+                          status_json=_compact(body.get("status") or {}),
+                          spec_error=spec_error)
+
+
+def workflow_from_body(body: Mapping[str, Any]) -> WorkflowObj:
+    return store_workflow(body).load()
 
 
 def _describe(exc: ValidationError, root: str) -> str:
@@ -241,24 +271,69 @@ def _salvage_safety(raw: Any) -> SafetyStatus | None:
         return SafetyStatus(tripped=raw.get("tripped") is not False, **text)
 
 
-def version_from_body(body: Mapping[str, Any]) -> VersionObj:
+@dataclass(frozen=True)
+class StoredVersion:
+    """What the index keeps of a WorkflowVersion: graph and status as compact JSON text
+    (see StoredWorkflow), decoded for each pass by `load`."""
+
+    meta: Meta
+    workflow_name: str
+    number: int
+    label: str
+    graph_json: str
+    status_json: str
+
+    def load(self) -> VersionObj:
+        status_raw: dict[str, Any] = json.loads(self.status_json)
+        try:
+            status = WorkflowVersionStatus.model_validate(status_raw)
+        except ValidationError:
+            status = WorkflowVersionStatus()
+        return VersionObj(meta=self.meta, workflow_name=self.workflow_name,
+                          number=self.number, label=self.label,
+                          graph_raw=json.loads(self.graph_json), status_raw=status_raw,
+                          status=status)
+
+
+def store_version(body: Mapping[str, Any]) -> StoredVersion:
     spec = body.get("spec") or {}
-    status_raw = _plain(body.get("status") or {})
-    try:
-        status = WorkflowVersionStatus.model_validate(status_raw)
-    except ValidationError:
-        status = WorkflowVersionStatus()
     ref = spec.get("workflowRef") or {}
     number = spec.get("version")
-    return VersionObj(
+    return StoredVersion(
         meta=Meta.from_body(body),
         workflow_name=str(ref.get("name", "")),
         number=number if isinstance(number, int) else 0,
         label=str(spec.get("label") or ""),
-        graph_raw=_plain(spec.get("graph")),
-        status_raw=status_raw,
-        status=status,
+        graph_json=_compact(spec.get("graph")),
+        status_json=_compact(body.get("status") or {}),
     )
+
+
+def version_from_body(body: Mapping[str, Any]) -> VersionObj:
+    return store_version(body).load()
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """What the index keeps of a plan: its checked graph as compact JSON text."""
+
+    meta: Meta
+    version: int | None
+    hash: str | None
+    graph_json: str | None
+    trigger_type: str | None = None
+
+    def load(self) -> PlanObj:
+        graph = json.loads(self.graph_json) if self.graph_json is not None else None
+        return PlanObj(meta=self.meta, version=self.version, hash=self.hash, graph=graph,
+                       trigger_type=self.trigger_type)
+
+
+def store_plan(body: Mapping[str, Any]) -> StoredPlan:
+    plan = plan_from_body(body)
+    return StoredPlan(meta=plan.meta, version=plan.version, hash=plan.hash,
+                      graph_json=_compact(plan.graph) if plan.graph is not None else None,
+                      trigger_type=plan.trigger_type)
 
 
 def plan_from_body(body: Mapping[str, Any]) -> PlanObj:
