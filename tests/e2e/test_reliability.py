@@ -159,6 +159,14 @@ class Snapshot:
             out.append(f"{wf}: unwired, but its EndpointSlice routes to {mirrored.endpoints}")
         if condition(w, "Ready").get("status") != "True":
             out.append(f"{wf}: Ready is {condition(w, 'Ready')}")
+        # The whole status, not only the pointer: lastPublish tells how the last request
+        # ended even when the operator died between the Service switch and this status.
+        last = status.get("lastPublish") or {}
+        if wanted is not None and not (
+                last.get("version") == wanted and last.get("result") == "Succeeded"
+                and last.get("reason") in ("Published", "RolledBack")
+                and str(last.get("message", "")).startswith(f"v{wanted} is live")):
+            out.append(f"{wf}: wanted {wanted} is live, but lastPublish says {last}")
         expected_phase = "Published" if wanted is not None else "Draft"
         if status.get("phase") != expected_phase:
             out.append(f"{wf}: phase {status.get('phase')}, expected {expected_phase}")

@@ -452,3 +452,44 @@ def test_a_lost_plan_and_an_edit_then_another_publish(world: FakeWorld) -> None:
     assert world.actives() == [2] and world.condition("Ready")["status"] == "True"
     assert world.phase(1) == "Draft"
     assert world.converge() == 0
+
+
+def _crash_after_the_service_switch(world: FakeWorld, n: int) -> None:
+    """Ask for vN and run one pass that dies right after it patched the Service."""
+    world.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": n}})
+    writes = world.decide().writes
+    switch = next(i for i, w in enumerate(writes) if w.kind == Kind.SERVICE)
+    world.step(crash_after=switch + 1)
+    assert world.service()["metadata"]["annotations"][ACTIVE] == str(n)
+
+
+@pytest.mark.parametrize(("first", "then", "reason"), [
+    (None, 1, "RolledBack"),  # live before, then deactivated
+    (1, 2, "Published"),
+    (2, 1, "RolledBack"),
+])
+def test_lastpublish_is_derived_from_the_world_after_a_crash(
+        world: FakeWorld, first: int | None, then: int, reason: str) -> None:
+    """(issue 11.4) The operator died between the Service switch and the workflow status:
+    the next pass says how the request ended, and sends the Event the dead pass did not."""
+    world.add_version(2, simple_graph("v2"))
+    world.converge()
+    published(world, 1)
+    if first is not None:
+        published(world, first)
+    else:
+        world.edit(Kind.WORKFLOW, WF, {"spec": {"publishedVersion": None}})
+        world.converge()
+    world.add_version(3, broken_graph())
+    published(world, 3)  # rejected: lastPublish now describes another request
+    assert world.wf_status()["lastPublish"]["result"] == "Rejected"
+    _crash_after_the_service_switch(world, then)
+    world.events.clear()
+    world.converge()
+    last = world.wf_status()["lastPublish"]
+    was = f" (was v{first})" if first is not None and first != then else ""
+    assert (last["version"], last["result"], last["reason"], last["message"]) == (
+        then, "Succeeded", reason, f"v{then} is live{was}")
+    assert [e.reason for e in world.events if e.reason in ("Published", "RolledBack")] == [
+        reason]
+    assert world.converge() == 0 and not world.decide().events  # said once

@@ -387,6 +387,8 @@ class DecideMachine(RuleBasedStateMachine):
             assert target["status"]["phase"] == "Failed"
         elif publishable:
             assert active == wanted
+            last = status.get("lastPublish") or {}  # derived from the world, crash or not
+            assert (last.get("version"), last.get("result")) == (wanted, "Succeeded"), last
         else:
             # A failed publish never takes down what is live, and never invents a live version.
             assert active is None or active == self.prev_live or active in self.history, (

@@ -268,6 +268,31 @@ class _Decider:
                     return v
         return self._live_by_status()
 
+    def _settled_outcome(self, live: VersionObj) -> _Outcome | None:
+        """lastPublish for a request that is live already, derived from the world.
+
+        A crash between the Service switch and the workflow's status write leaves
+        lastPublish describing the request before (and its Event unsent); the Service and
+        the versions say how this one ended. None when lastPublish already says so.
+        """
+        wf = self.wf
+        if wf is None:
+            return None
+        last = wf.status.lastPublish
+        if last is not None and (last.version, last.result) == (
+                live.number, PublishResult.SUCCEEDED):
+            return None
+        was = wf.status.activeVersion
+        if was == live.number:  # asked again for what stayed live: nothing moved
+            return _Outcome(live.number, PublishResult.SUCCEEDED, "Published",
+                            f"v{live.number} is live")
+        status = live.status  # live before? (its Active write may be the one that landed)
+        rollback = status.deactivatedAt is not None or (
+            status.activatedAt is not None and status.phase != VersionPhase.ACTIVE)
+        return _Outcome(live.number, PublishResult.SUCCEEDED,
+                        "RolledBack" if rollback else "Published",
+                        f"v{live.number} is live" + (f" (was v{was})" if was else ""))
+
     def _trigger_tampered(self, candidate: VersionObj, live: VersionObj | None) -> bool:
         """Whether the Service alone disagrees with a finished publish of the candidate.
 
@@ -565,6 +590,10 @@ class _Decider:
                     f"v{wanted} was not published: {_summarise(result.errors)}; "
                     + (f"v{live.number} stays live" if live else "nothing is live"),
                 )
+
+        if (outcome is None and not repair and not archived and not tripped
+                and candidate is not None and candidate is live):
+            outcome = self._settled_outcome(candidate)
 
         service_conflict = (
             self.f.service is not None
