@@ -22,6 +22,7 @@ from flowplane.model.resources import (
     LABEL_WORKFLOW,
     SLICE_MANAGER,
 )
+from flowplane.reconcile.compile_cache import CompileCache
 from flowplane.reconcile.decide import decide, endpoint_slice_name
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
@@ -93,6 +94,8 @@ class FakeWorld:
         self.objects: dict[tuple[Kind, str], dict[str, Any]] = {}
         self.settings = settings or Settings()
         self.events: list[Event] = []
+        self.compile_cache = CompileCache()  # as the operator decides: with the cache
+        self.check_compile_cache = False
         self._rv = itertools.count(100)
         self._uid = itertools.count(1)
         self._clock = itertools.count(0)
@@ -239,7 +242,11 @@ class FakeWorld:
         )
 
     def decide(self, workflow: str = "form-to-slack") -> Decision:
-        return decide(self.family(workflow), self.settings, self.now())
+        family, now = self.family(workflow), self.now()
+        decision = decide(family, self.settings, now, self.compile_cache)
+        if self.check_compile_cache:  # a hit must be exactly what compiling would give
+            assert decision == decide(family, self.settings, now), "compile cache changed it"
+        return decision
 
     def step(self, workflow: str = "form-to-slack", *, crash_after: int | None = None) -> int:
         """One reconcile pass, applying writes in order, with chained resourceVersions."""

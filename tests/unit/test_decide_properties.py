@@ -82,6 +82,7 @@ class DecideMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.world = FakeWorld(Settings(limits=LIMITS))
+        self.world.check_compile_cache = True  # every decision, also made without it
         self.world.runtime_endpoints = RUNTIMES[0]
         self.world.observers.append(self._watch)
         self.numbers: dict[str, int] = {}  # every version name ever seen -> its number

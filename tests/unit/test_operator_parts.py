@@ -8,7 +8,7 @@ import pytest
 
 from flowplane.model.resources import Condition, WorkflowVersionStatus
 from flowplane.operator.config import parse_options, parse_selector
-from flowplane.operator.queue import FamilyQueue, Retry
+from flowplane.operator.queue import FamilyQueue, Retry, backoff
 from flowplane.operator.runtime import Expectations
 from flowplane.reconcile.conditions import Desired, merge_conditions
 from flowplane.reconcile.snapshot import Family, Meta, VersionObj
@@ -79,6 +79,18 @@ def test_queue_retries_failures_with_backoff() -> None:
         return calls
 
     assert asyncio.run(scenario()) == 3
+
+
+@pytest.mark.parametrize(("failures", "rand", "expected"), [
+    (1, 0.0, 0.1), (1, 1.0, 0.2),      # the first retry: half to all of the base
+    (3, 1.0, 0.8), (3, 0.5, 0.6),      # doubling
+    (9, 1.0, 30.0), (9, 0.0, 15.0),    # capped, still jittered
+    (10_000, 1.0, 30.0),               # no overflow however long it fails
+    (0, 1.0, 0.2),                     # never below the first step
+])
+def test_backoff_doubles_with_jitter_up_to_the_cap(failures: int, rand: float,
+                                                   expected: float) -> None:
+    assert backoff(failures, 0.2, 30.0, rand=lambda: rand) == pytest.approx(expected)
 
 
 def _family(rv: str) -> Family:

@@ -10,8 +10,10 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from flowplane.model.resources import Condition, VersionPhase, WorkflowVersionStatus
+from flowplane.operator import runtime as runtime_module
 from flowplane.operator.config import parse_options
 from flowplane.operator.kube import KubeClient
+from flowplane.operator.queue import Retry
 from flowplane.operator.runtime import Indexes, Runtime, utc_now
 from flowplane.reconcile.decide import decide
 from flowplane.reconcile.retention import plan_retention
@@ -373,3 +375,23 @@ def test_the_family_is_decided_again_when_the_grace_is_over() -> None:
     assert runtime.indexes.gather(fam.key).pinned_versions == frozenset({1})
     assert asyncio.run(reconcile(runtime, fam.key)) is True
     assert client.deleted == []
+
+
+def test_a_family_decide_cannot_handle_is_told_once_and_retried_with_backoff(
+        world: FakeWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(issue 11.6) decide() is total by design; should it raise anyway, the user hears of
+    it (a Warning Event on the Workflow, once per distinct error) and the family is
+    retried with backoff rather than in a tight loop."""
+    def broken(*_: Any) -> Any:
+        raise ValueError("a case nobody thought of")
+
+    monkeypatch.setattr(runtime_module, "decide", broken)
+    client = FakeClient()
+    runtime, fam = runtime_for(world, client)
+    for _ in range(3):
+        with pytest.raises(Retry) as retry:
+            asyncio.run(runtime.reconcile(fam.key))
+        assert retry.value.delay is None  # None: the queue's exponential backoff
+    [event] = client.events
+    assert (event.type, event.reason, event.name) == ("Warning", "ReconcileFailed", WF)
+    assert "ValueError: a case nobody thought of" in event.message

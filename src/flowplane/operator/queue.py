@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -118,6 +119,21 @@ class FamilyQueue(Generic[K]):
         if delay is None:
             count = self._failures.get(key, 0) + 1
             self._failures[key] = count
-            delay = min(self._max, self._base * (2 ** (count - 1)))
+            delay = backoff(count, self._base, self._max)
         log.debug("requeue %s in %.2fs (%s)", key, delay, why)
         self.add(key, delay=delay)
+
+    def failures(self, key: K) -> int:
+        """Consecutive failed attempts of `key` (0 after a success)."""
+        return self._failures.get(key, 0)
+
+
+def backoff(failures: int, base: float, cap: float, rand: Callable[[], float] = random.random
+            ) -> float:
+    """Exponential backoff with jitter: between half and all of base * 2^(failures-1), capped.
+
+    The jitter keeps families that failed together (an API server restart, a webhook
+    outage) from all retrying in the same instant.
+    """
+    ceiling = min(cap, base * 2.0 ** min(max(failures, 1) - 1, 30))
+    return ceiling * (0.5 + 0.5 * rand())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
@@ -18,6 +19,7 @@ from flowplane.operator import faults, metrics
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import FamilyQueue, Retry
 from flowplane.operator.refusals import refusal_of
+from flowplane.reconcile.compile_cache import CompileCache
 from flowplane.reconcile.decide import decide, endpoint_slice_name, service_name
 from flowplane.reconcile.settings import Settings, tenant_settings
 from flowplane.reconcile.snapshot import (
@@ -32,7 +34,7 @@ from flowplane.reconcile.snapshot import (
     VersionObj,
     WorkflowObj,
 )
-from flowplane.reconcile.writes import Create, Decision, Delete, Kind, Patch, Write
+from flowplane.reconcile.writes import Create, Decision, Delete, Event, Kind, Patch, Write
 
 log = logging.getLogger("flowplane")
 ObjKey = tuple[Kind, str]
@@ -163,6 +165,10 @@ class Expectations:
 TAKEN_NAME_TTL = 300.0
 
 
+LARGE_FAMILY = 32
+"""Versions above which a family is decided in a thread, so the watches keep flowing while
+its new versions compile (most passes are compile-cache hits and take microseconds)."""
+
 TERMINATING_RETRY = 30.0
 """Seconds between attempts while a family's namespace is being deleted."""
 
@@ -217,6 +223,7 @@ class Runtime:
         """The runtime's ready endpoints (operator/endpoints.py); None until listed."""
         self.may_write: Callable[[], bool] = lambda: True
         """The leader-election fence (operator/leadership.py): a standby writes nothing."""
+        self.compile_cache = CompileCache()
 
     def set_runtime_endpoints(self, endpoints: RuntimeEndpoints) -> None:
         """The runtime's endpoints changed: every wired family's slice must follow.
@@ -292,7 +299,17 @@ class Runtime:
         if wait:
             raise Retry(delay=wait, why="waiting for the watch to show our last writes")
         t0 = time.perf_counter()
-        decision = decide(family, self.settings_for(key[0]), utc_now())
+        try:
+            settings, now = self.settings_for(key[0]), utc_now()
+            if len(family.versions) > LARGE_FAMILY:  # compiling may take a while: off the loop
+                decision = await asyncio.to_thread(decide, family, settings, now,
+                                                   self.compile_cache)
+            else:
+                decision = decide(family, settings, now, self.compile_cache)
+        except Exception as exc:  # decide() is total by design; if it is not, say so
+            metrics.RECONCILE_ERRORS.labels("decide-error").inc()
+            await self._say_unreconcilable(family, exc)
+            raise Retry(why=f"decide() failed: {exc!r}") from exc
         metrics.DECIDE_SECONDS.observe(time.perf_counter() - t0)
         if decision:
             try:
@@ -305,8 +322,9 @@ class Runtime:
                 reason = "conflict" if exc.status == 409 else f"http{exc.status}"
                 metrics.RECONCILE_ERRORS.labels(reason).inc()
                 if exc.status in (409, 404):
-                    # Someone else wrote first (or deleted); the watch event brings it back.
-                    raise Retry(delay=0.5, why=reason) from exc
+                    # Someone else wrote first (or deleted); the watch event brings it back
+                    # (and if it does not, the backoff does, jittered).
+                    raise Retry(why=reason) from exc
                 self._say_refused(key, exc)
                 if isinstance(exc, WriteRefused) and exc.refusal.terminating:
                     # The namespace is going away with everything in it: nothing to fix.
@@ -318,6 +336,26 @@ class Runtime:
         self._track_phase(key, family)
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    async def _say_unreconcilable(self, family: Family, exc: Exception) -> None:
+        """A family the operator cannot decide: logged with its traceback and told to the
+        user as a Warning Event on the Workflow, once per distinct error."""
+        said = f"decide: {exc!r}"
+        if self._refused.get(family.key) == said:
+            return
+        self._refused[family.key] = said
+        log.exception("%s/%s: cannot be reconciled (retrying with backoff): %r",
+                      *family.key, exc, extra={"namespace": family.namespace,
+                                               "workflow": family.name,
+                                               "reason": "ReconcileFailed"})
+        wf = family.workflow
+        if wf is None or not self.may_write():
+            return
+        message = (f"the operator cannot reconcile this workflow ({type(exc).__name__}: "
+                   f"{exc}); it retries with backoff, and nothing is changed meanwhile. "
+                   "This is a bug: please report it with the operator's log")
+        await self.client.emit(family.namespace, Event(  # best effort, never raises
+            Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning", "ReconcileFailed", message))
 
     def _say_refused(self, key: FamilyKey, exc: ApiException) -> None:
         """Log a refused write once per distinct refusal, with the object and the fields."""

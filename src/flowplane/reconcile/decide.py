@@ -74,6 +74,7 @@ from flowplane.model.resources import (
     WorkflowStatus,
     WorkflowVersionStatus,
 )
+from flowplane.reconcile.compile_cache import CompileCache
 from flowplane.reconcile.conditions import Desired, merge_conditions, safe_message, safe_reason
 from flowplane.reconcile.retention import plan_retention
 from flowplane.reconcile.settings import Settings
@@ -135,9 +136,13 @@ def plan_label_hash(full_hash: str) -> str:
     return full_hash.replace(":", "-")[:63]
 
 
-def decide(family: Family, settings: Settings, now: str) -> Decision:
-    """Pure: the writes and events that move `family` towards what its users asked for."""
-    return _Decider(family, settings, now).run()
+def decide(family: Family, settings: Settings, now: str,
+           compile_cache: CompileCache | None = None) -> Decision:
+    """Pure: the writes and events that move `family` towards what its users asked for.
+
+    `compile_cache` only remembers compile results (an exact key), never changes them.
+    """
+    return _Decider(family, settings, now, compile_cache).run()
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,8 @@ class _LivePlan:
 
 
 class _Decider:
-    def __init__(self, family: Family, settings: Settings, now: str) -> None:
+    def __init__(self, family: Family, settings: Settings, now: str,
+                 compile_cache: CompileCache | None = None) -> None:
         self.f = family
         self.s = settings
         self.now = now
@@ -170,7 +176,11 @@ class _Decider:
         wf = family.workflow
         self.wf: WorkflowObj | None = wf if wf is not None and not wf.meta.deleting else None
         self.results: dict[str, CompileResult] = {
-            v.meta.name: compile_graph(v.graph_raw, settings.limits) for v in family.versions
+            v.meta.name: (
+                compile_cache.compile(v.meta.uid, v.meta.generation, v.graph_raw,
+                                      settings.limits)
+                if compile_cache is not None else compile_graph(v.graph_raw, settings.limits))
+            for v in family.versions
         }
         self.plans: dict[str, PlanObj] = {p.meta.name: p for p in family.plans}
         self.canonical: dict[int, VersionObj] = {}
