@@ -185,7 +185,11 @@ def measure_restart(operator: OperatorProcess, families: int,
     stats: dict[str, float] = {}
     done: float | None = None
     while time.monotonic() - started < timeout:
-        stats = operator_stats(operator)
+        try:
+            stats = operator_stats(operator)
+        except OSError:  # (TimeoutError too) busy with the initial listing: ask again
+            time.sleep(0.25)
+            continue
         if first is None and stats["reconciles"] > 0:
             first = time.monotonic() - started
         if stats["reconciles"] >= families:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
 from kopf._cogs.aiokits import aiotoggles
 
-from flowplane.operator.kopf_fixes import fast_index_barrier
+from flowplane.operator.kopf_fixes import fast_index_barrier, lean_initial_listing
+from flowplane.operator.queue import FamilyQueue
 
 
 def test_idempotent() -> None:
@@ -83,3 +86,85 @@ def test_objects_at_startup_do_not_wake_every_waiter() -> None:
         return notified
 
     assert asyncio.run(scenario(2000)) <= 2
+
+
+# ---------------------------------------------------------------- the lean initial listing
+
+
+def test_objects_listed_at_startup_are_handled_at_once_and_the_queue_released_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No object's event waits at the barrier (its body would be held until the last list
+    is in); the work queue is released once, when the barrier goes up."""
+    from kopf._core.reactor import processing
+
+    handled: list[tuple[str, object]] = []
+
+    async def original(**kwargs: Any) -> None:
+        handled.append((kwargs["raw_event"], kwargs["operator_indexed"]))
+
+    monkeypatch.setattr(processing, "process_resource_event", original)
+    released: list[bool] = []
+    assert lean_initial_listing(on_indexed=lambda: released.append(True))
+    lean = processing.process_resource_event
+
+    async def scenario() -> None:
+        barrier = aiotoggles.ToggleSet(all)
+        listing = await barrier.make_toggle(name="the listing of versions")
+        objects = [await barrier.make_toggle(name=f"object {n}") for n in range(3)]
+        for n, toggle in enumerate(objects):
+            await lean(raw_event=f"event {n}", operator_indexed=barrier,
+                       resource_indexed=toggle)
+        # Each was handled without waiting, without the barrier; its own toggle dropped.
+        assert handled == [(f"event {n}", None) for n in range(3)]
+        assert len(barrier) == 1 and not released  # only the listing holds it down
+        await barrier.drop_toggle(listing)
+        for _ in range(100):  # let the waiter see the barrier up (a few loop turns)
+            if released:
+                break
+            await asyncio.sleep(0)
+        assert released == [True]
+        await lean(raw_event="later", operator_indexed=barrier, resource_indexed=None)
+        assert handled[-1] == ("later", barrier) and released == [True]  # once
+
+    asyncio.run(scenario())
+
+
+def test_with_nothing_listed_the_first_event_releases_the_queue(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kopf._core.reactor import processing
+
+    async def original(**kwargs: Any) -> None:
+        return None
+
+    monkeypatch.setattr(processing, "process_resource_event", original)
+    released: list[bool] = []
+    lean_initial_listing(on_indexed=lambda: released.append(True))
+
+    async def scenario() -> None:
+        barrier = aiotoggles.ToggleSet(all)  # no toggles: up
+        await processing.process_resource_event(raw_event="x", operator_indexed=barrier)
+    asyncio.run(scenario())
+    assert released == [True]
+
+
+def test_a_held_queue_keeps_its_keys_until_released() -> None:
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+
+        async def work(key: str) -> None:
+            seen.append(key)
+
+        queue: FamilyQueue[str] = FamilyQueue(work, workers=2, held=True)
+        queue.start()
+        queue.add("a")
+        queue.add("b")
+        queue.add("a")  # coalesced
+        for _ in range(20):  # workers get every chance to run; none may take a key
+            await asyncio.sleep(0)
+        assert seen == []
+        queue.release()
+        assert await queue.wait_idle(2)
+        await queue.stop()
+        return sorted(seen)
+
+    assert asyncio.run(scenario()) == ["a", "b"]

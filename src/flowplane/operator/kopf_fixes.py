@@ -12,6 +12,7 @@ overall state (`is_on()`), so notifying them when that state flips is equivalent
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -65,4 +66,60 @@ def fast_index_barrier() -> bool:
     toggle_set.drop_toggle = flip_only(drop_toggle)
     toggle_set.drop_toggles = flip_only(drop_toggles)
     setattr(toggle_set, _MARK, True)
+    return True
+
+
+def lean_initial_listing(on_indexed: Callable[[], None]) -> bool:
+    """Index each object of the initial listing and let its event go, instead of keeping
+    it waiting at Kopf's index barrier.
+
+    Kopf holds every object's worker at the barrier until the last list is in, and each
+    holds its raw event, a Body wrapper, a Patch and three loggers: at 10,000 workflows
+    (50,000 objects) that was most of the operator's 1 GB peak. Our `on.event` handlers
+    only mark a family dirty, so they may run before the barrier lifts, as long as no
+    family is decided before then: `on_indexed` (called once, when the barrier is first
+    seen up) releases the work queue, which has collected the dirty families meanwhile.
+
+    Returns False (and changes nothing) when this Kopf's internals are not as expected;
+    then Kopf's own barrier holds the handlers back and the caller releases at once.
+    """
+    try:
+        from kopf._core.reactor import processing
+    except ImportError:  # pragma: no cover - a Kopf without this module
+        log.warning("kopf internals changed; the lean initial listing is not applied")
+        return False
+    original: Any = getattr(processing, "process_resource_event", None)
+    if original is None or getattr(original, _MARK, False):  # pragma: no cover
+        return original is not None
+    released = False
+    waiters: set[asyncio.Task[None]] = set()
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            on_indexed()
+
+    async def release_when_up(barrier: Any) -> None:
+        await barrier.wait_for(True)
+        release()
+
+    async def process_resource_event(**kwargs: Any) -> Any:
+        barrier = kwargs.get("operator_indexed")
+        if barrier is None or barrier.is_on():
+            release()  # (nothing was listed at all: the barrier went up without us)
+            return await original(**kwargs)
+        if not waiters:
+            task = asyncio.get_running_loop().create_task(release_when_up(barrier))
+            waiters.add(task)
+        toggle = kwargs.pop("resource_indexed", None)
+        try:
+            return await original(**{**kwargs, "operator_indexed": None,
+                                     "resource_indexed": None})
+        finally:
+            if toggle is not None:
+                await barrier.drop_toggle(toggle)
+
+    setattr(process_resource_event, _MARK, True)
+    setattr(processing, "process_resource_event", process_resource_event)  # noqa: B010
     return True

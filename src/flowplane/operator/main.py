@@ -11,7 +11,7 @@ from prometheus_client import start_http_server
 
 from flowplane.operator import handlers  # registers the handlers
 from flowplane.operator.config import OperatorOptions, parse_options
-from flowplane.operator.kopf_fixes import fast_index_barrier
+from flowplane.operator.kopf_fixes import fast_index_barrier, lean_initial_listing
 from flowplane.operator.kube import KubeClient, load_client_config
 from flowplane.operator.leadership import LEADER, LeaderElector, Timings, default_identity
 from flowplane.operator.runtime import Runtime
@@ -37,7 +37,9 @@ def run(options: OperatorOptions) -> None:
     if options.metrics_port:
         start_http_server(options.metrics_port)
     client = KubeClient(load_client_config())
-    runtime = Runtime(client, options.settings, workers=options.workers)
+    runtime = Runtime(client, options.settings, workers=options.workers, held=True)
+    if not lean_initial_listing(on_indexed=runtime.queue.release):
+        runtime.queue.release()  # Kopf's own barrier holds the handlers back instead
     memo = kopf.Memo(runtime=runtime)
     if options.leader_elect:
         # Kopf's own peering stays off (standalone): the Lease is the only election.

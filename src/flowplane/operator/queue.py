@@ -34,8 +34,13 @@ class FamilyQueue(Generic[K]):
         workers: int = 4,
         base_backoff: float = 0.2,
         max_backoff: float = 30.0,
+        held: bool = False,
     ) -> None:
         self._process = process
+        self._released = asyncio.Event()
+        """Workers take no key until released (keys added meanwhile are kept, coalesced)."""
+        if not held:
+            self._released.set()
         self._workers = workers
         self._base = base_backoff
         self._max = max_backoff
@@ -93,7 +98,11 @@ class FamilyQueue(Generic[K]):
             await asyncio.sleep(0.01)
         return False
 
+    def release(self) -> None:
+        self._released.set()
+
     async def _worker(self) -> None:
+        await self._released.wait()
         while True:
             key = await self._ready.get()
             self._queued.discard(key)

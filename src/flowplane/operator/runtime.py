@@ -206,7 +206,8 @@ def utc_now() -> str:
 class Runtime:
     """Owns the queue, the indexes' references, and the write applier."""
 
-    def __init__(self, client: KubeClient, settings: Settings, workers: int = 4) -> None:
+    def __init__(self, client: KubeClient, settings: Settings, workers: int = 4,
+                 held: bool = False) -> None:
         self.client = client
         self.settings = settings
         self.indexes: Indexes | None = None
@@ -215,7 +216,10 @@ class Runtime:
         """The tenant-limit problems last logged per namespace (logged once per change)."""
         self._refused: dict[FamilyKey, str] = {}
         """The last refused write logged per family (logged once per change)."""
-        self.queue: FamilyQueue[FamilyKey] = FamilyQueue(self.reconcile, workers=workers)
+        self.queue: FamilyQueue[FamilyKey] = FamilyQueue(self.reconcile, workers=workers,
+                                                         held=held)
+        """Held until every index has its initial listing (kopf_fixes.lean_initial_listing):
+        no family is decided on half of it."""
         self.phases: dict[FamilyKey, str] = {}
         self.namespace_limits: Index | None = None
         self.taken: dict[FamilyKey, dict[ObjKey, float]] = {}
