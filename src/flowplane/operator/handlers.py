@@ -1,9 +1,10 @@
 """Kopf registrations: indexes keep each workflow family in memory; events mark it dirty.
 
 Only `kopf.index` and `kopf.on.event` are used: they store nothing on the objects
-(change-detecting handlers would copy every spec into an annotation), and Kopf holds
-`on.event` handlers back until every index has finished its initial listing, so the
-first decision of a family never sees half of it.
+(change-detecting handlers would copy every spec into an annotation). The handlers only
+mark families dirty; the work queue takes none until every index has finished its
+initial listing (kopf_fixes.lean_initial_listing), so the first decision of a family
+never sees half of it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from flowplane.reconcile.snapshot import (
 )
 
 log = logging.getLogger("flowplane")
+LIST_PAGE_SIZE = 500
 PLAN_LABELS: dict[str, Any] = {
     LABEL_WORKFLOW: kopf.PRESENT, LABEL_COMPONENT: "plan"}
 TRIGGER_LABELS: dict[str, Any] = {
@@ -222,6 +224,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.label_selectors["discovery.k8s.io", "endpointslices"] = (
         f"{LABEL_WORKFLOW},{LABEL_SLICE_MANAGED_BY}={SLICE_MANAGER}"
     )
+    # List in pages, as client-go's reflectors do (500): one LIST of every WorkflowVersion
+    # in a large cluster is a response of hundreds of MB, decoded all at once.
+    settings.watching.chunk_size = LIST_PAGE_SIZE
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.reconnect_backoff = 1.0
