@@ -83,6 +83,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="run only these phases")
     p.add_argument("--cold-sizes", type=int, nargs="+", help="override the cold-start sizes")
     p.add_argument("--idle", type=float, help="override the idle window (seconds)")
+    p.add_argument("--skip-cold-floor", action="store_true",
+                   help="no cold-start floor (a restart/RSS-only run; ratios need the floor)")
     p.add_argument("--cold-timeout", type=float, default=600.0,
                    help="seconds a cold start may take to converge (default: %(default)s)")
     p.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 env=dict(kv.split("=", 1) for kv in args.operator_env) or None,
                 runtime_args=tuple(args.runtime_arg), run_history=args.runtime_run_history)
             _cluster_phases(run, cp, phases, sizes, cold_sizes, idle, workdir, args.profile,
-                            operator, args.cold_timeout)
+                            operator, args.cold_timeout, cold_floor=not args.skip_cold_floor)
         finally:
             log("stopping the control plane")
             cp.stop(remove_data=True)
@@ -160,7 +162,7 @@ class OperatorOptions:
 def _cluster_phases(run: BenchRun, cp: LocalControlPlane, phases: set[str], sizes: Sizes,
                     cold_sizes: tuple[int, ...], idle: float, workdir: Path,
                     profile: bool, options: OperatorOptions,
-                    cold_timeout: float = 600.0) -> None:
+                    cold_timeout: float = 600.0, *, cold_floor: bool = True) -> None:
     kubeconfig = str(cp.kubeconfig_path)
     api: Any = kube_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     try:
@@ -258,13 +260,14 @@ def _cluster_phases(run: BenchRun, cp: LocalControlPlane, phases: set[str], size
                         timeout=cold_timeout,
                         operator_args=options.args, operator_env=options.env)
                     run.cold.append(result)
-                    floor_ns = f"bench-cold-floor-{n}"
-                    create_namespace(api, floor_ns)
-                    result.floor_seconds, result.floor_writes = measure_cold_floor(
-                        api, floor_ns, n)
-                    log(f"cold start {n}: floor {result.floor_seconds:.1f}s for "
-                        f"{result.floor_writes} direct writes")
-                    delete_namespace(api, floor_ns, wait=300)
+                    if cold_floor:
+                        floor_ns = f"bench-cold-floor-{n}"
+                        create_namespace(api, floor_ns)
+                        result.floor_seconds, result.floor_writes = measure_cold_floor(
+                            api, floor_ns, n)
+                        log(f"cold start {n}: floor {result.floor_seconds:.1f}s for "
+                            f"{result.floor_writes} direct writes")
+                        delete_namespace(api, floor_ns, wait=300)
                     for path in result.profiles:
                         label = Path(path).stem.removeprefix("profile-")
                         run.profiles[label] = summarize(Path(path), 25)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
+import kopf
 import pytest
 from kopf._cogs.aiokits import aiotoggles
 
-from flowplane.operator.kopf_fixes import fast_index_barrier, lean_initial_listing
+from flowplane.operator.kopf_fixes import NoDiffBase, fast_index_barrier, lean_initial_listing
 from flowplane.operator.queue import FamilyQueue
 
 
@@ -91,21 +92,31 @@ def test_objects_at_startup_do_not_wake_every_waiter() -> None:
 # ---------------------------------------------------------------- the lean initial listing
 
 
-def test_objects_listed_at_startup_are_handled_at_once_and_the_queue_released_after(
+def test_objects_listed_at_startup_are_only_indexed_and_every_family_decided_after(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """No object's event waits at the barrier (its body would be held until the last list
-    is in); the work queue is released once, when the barrier goes up."""
+    is in) and none runs the on.event handlers then; once the barrier is up, the callback
+    gets the indices (to decide every family), once, and events are processed as usual."""
     from kopf._core.reactor import processing
 
-    handled: list[tuple[str, object]] = []
+    class Registry:
+        def __init__(self) -> None:
+            self._watching = ["on.event handler"]
+
+    class Indexers:
+        indices: ClassVar[dict[str, str]] = {"flowplane_versions": "the index"}
+
+    handled: list[tuple[str, object, list[str]]] = []
 
     async def original(**kwargs: Any) -> None:
-        handled.append((kwargs["raw_event"], kwargs["operator_indexed"]))
+        handled.append((kwargs["raw_event"], kwargs["operator_indexed"],
+                        list(kwargs["registry"]._watching)))
 
     monkeypatch.setattr(processing, "process_resource_event", original)
-    released: list[bool] = []
-    assert lean_initial_listing(on_indexed=lambda: released.append(True))
+    released: list[Any] = []
+    assert lean_initial_listing(on_indexed=released.append)
     lean = processing.process_resource_event
+    registry = Registry()
 
     async def scenario() -> None:
         barrier = aiotoggles.ToggleSet(all)
@@ -113,18 +124,20 @@ def test_objects_listed_at_startup_are_handled_at_once_and_the_queue_released_af
         objects = [await barrier.make_toggle(name=f"object {n}") for n in range(3)]
         for n, toggle in enumerate(objects):
             await lean(raw_event=f"event {n}", operator_indexed=barrier,
-                       resource_indexed=toggle)
-        # Each was handled without waiting, without the barrier; its own toggle dropped.
-        assert handled == [(f"event {n}", None) for n in range(3)]
+                       resource_indexed=toggle, registry=registry, indexers=Indexers())
+        # Each was indexed at once (no barrier), without its on.event handlers.
+        assert handled == [(f"event {n}", None, []) for n in range(3)]
         assert len(barrier) == 1 and not released  # only the listing holds it down
         await barrier.drop_toggle(listing)
         for _ in range(100):  # let the waiter see the barrier up (a few loop turns)
             if released:
                 break
             await asyncio.sleep(0)
-        assert released == [True]
-        await lean(raw_event="later", operator_indexed=barrier, resource_indexed=None)
-        assert handled[-1] == ("later", barrier) and released == [True]  # once
+        assert released == [{"flowplane_versions": "the index"}]
+        await lean(raw_event="later", operator_indexed=barrier, resource_indexed=None,
+                   registry=registry, indexers=Indexers())
+        assert handled[-1] == ("later", barrier, ["on.event handler"])
+        assert len(released) == 1  # once
 
     asyncio.run(scenario())
 
@@ -137,14 +150,20 @@ def test_with_nothing_listed_the_first_event_releases_the_queue(
         return None
 
     monkeypatch.setattr(processing, "process_resource_event", original)
-    released: list[bool] = []
-    lean_initial_listing(on_indexed=lambda: released.append(True))
+    released: list[Any] = []
+    lean_initial_listing(on_indexed=released.append)
 
     async def scenario() -> None:
         barrier = aiotoggles.ToggleSet(all)  # no toggles: up
         await processing.process_resource_event(raw_event="x", operator_indexed=barrier)
     asyncio.run(scenario())
-    assert released == [True]
+    assert released == [{}]
+
+
+def test_no_diff_base_is_built() -> None:
+    """Kopf deep-copies each body for change handlers' diffs; flowplane has none."""
+    body = kopf.Body({"metadata": {"name": "x"}, "spec": {"graph": {"nodes": [1] * 1000}}})
+    assert NoDiffBase().build(body=body) == {}
 
 
 def test_a_held_queue_keeps_its_keys_until_released() -> None:

@@ -27,6 +27,7 @@ from flowplane.model.resources import (
 )
 from flowplane.model.run import RUN_PLURAL
 from flowplane.operator.endpoints import RuntimeEndpointsWatch
+from flowplane.operator.kopf_fixes import NoDiffBase
 from flowplane.operator.leadership import LeaderElector
 from flowplane.operator.runtime import Runtime
 from flowplane.reconcile.settings import TENANT_LIMIT_ANNOTATIONS
@@ -205,7 +206,7 @@ def touch_all(runtime: Runtime) -> None:
                   indexes.endpoint_slices):
         if index is not None:
             keys.update(index)
-    log.info("leading: reconciling all %d known workflow families", len(keys))
+    log.info("reconciling all %d known workflow families", len(keys))
     for key in sorted(keys):
         runtime.touch(key)
 
@@ -227,6 +228,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # List in pages, as client-go's reflectors do (500): one LIST of every WorkflowVersion
     # in a large cluster is a response of hundreds of MB, decoded all at once.
     settings.watching.chunk_size = LIST_PAGE_SIZE
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.reconnect_backoff = 1.0
