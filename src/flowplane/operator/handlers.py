@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -134,7 +135,7 @@ def _mark(memo: kopf.Memo, key: FamilyKey | None, indexes: dict[str, Any]) -> No
     runtime.touch(key)
 
 
-def _indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _indexes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k.startswith("flowplane_")}
 
 
@@ -209,6 +210,13 @@ def touch_all(runtime: Runtime) -> None:
     log.info("reconciling all %d known workflow families", len(keys))
     for key in sorted(keys):
         runtime.touch(key)
+
+
+def decide_every_family(runtime: Runtime, indices: Mapping[str, Any]) -> None:
+    """Every index has its initial listing (kopf_fixes.lean_initial_listing): decide it all."""
+    runtime.bind(_indexes(indices))
+    touch_all(runtime)
+    runtime.queue.release()
 
 
 @kopf.on.startup()

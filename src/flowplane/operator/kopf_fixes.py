@@ -99,16 +99,15 @@ def lean_initial_listing(on_indexed: Callable[[Mapping[str, Any]], None]) -> boo
     waiters: set[asyncio.Task[None]] = set()
     index_only: dict[int, Any] = {}  # id(registry) -> the registry without on.event handlers
 
-    def release(kwargs: Mapping[str, Any]) -> None:
+    def release(indexers: Any) -> None:
         nonlocal released
         if not released:
             released = True
-            indexers = kwargs.get("indexers")
             on_indexed(getattr(indexers, "indices", None) or {})
 
-    async def release_when_up(barrier: Any, kwargs: Mapping[str, Any]) -> None:
-        await barrier.wait_for(True)
-        release(kwargs)
+    async def release_when_up(barrier: Any, indexers: Any) -> None:
+        await barrier.wait_for(True)  # (holds the indexers only, not the first event)
+        release(indexers)
 
     def without_event_handlers(registry: Any) -> Any:
         lean = index_only.get(id(registry))
@@ -123,10 +122,11 @@ def lean_initial_listing(on_indexed: Callable[[Mapping[str, Any]], None]) -> boo
     async def process_resource_event(**kwargs: Any) -> Any:
         barrier = kwargs.get("operator_indexed")
         if barrier is None or barrier.is_on():
-            release(kwargs)  # (nothing was listed at all: the barrier went up without us)
+            release(kwargs.get("indexers"))  # (nothing listed: the barrier went up alone)
             return await original(**kwargs)
         if not waiters:
-            task = asyncio.get_running_loop().create_task(release_when_up(barrier, kwargs))
+            task = asyncio.get_running_loop().create_task(
+                release_when_up(barrier, kwargs.get("indexers")))
             waiters.add(task)
         toggle = kwargs.pop("resource_indexed", None)
         lean = dict(kwargs, operator_indexed=None, resource_indexed=None)

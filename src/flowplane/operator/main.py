@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping
-from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
@@ -40,13 +38,8 @@ def run(options: OperatorOptions) -> None:
         start_http_server(options.metrics_port)
     client = KubeClient(load_client_config())
     runtime = Runtime(client, options.settings, workers=options.workers, held=True)
-
-    def decide_every_family(indices: Mapping[str, Any]) -> None:
-        runtime.bind({k: v for k, v in indices.items() if k.startswith("flowplane_")})
-        handlers.touch_all(runtime)
-        runtime.queue.release()
-
-    if not lean_initial_listing(on_indexed=decide_every_family):
+    if not lean_initial_listing(
+            on_indexed=lambda indices: handlers.decide_every_family(runtime, indices)):
         runtime.queue.release()  # Kopf's own barrier holds the handlers back instead
     memo = kopf.Memo(runtime=runtime)
     if options.leader_elect:

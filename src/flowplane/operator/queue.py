@@ -132,10 +132,6 @@ class FamilyQueue(Generic[K]):
         log.debug("requeue %s in %.2fs (%s)", key, delay, why)
         self.add(key, delay=delay)
 
-    def failures(self, key: K) -> int:
-        """Consecutive failed attempts of `key` (0 after a success)."""
-        return self._failures.get(key, 0)
-
 
 def backoff(failures: int, base: float, cap: float, rand: Callable[[], float] = random.random
             ) -> float:

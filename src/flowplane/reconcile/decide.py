@@ -99,8 +99,9 @@ MAX_STATUS_ERRORS = 50
 REASON_INVALID_SPEC = "InvalidSpec"
 """Ready's reason while the Workflow's spec cannot be read (what is live is held)."""
 REASON_FORK_REFUSED = "ForkRefused"
-REASON_LIVE_PLAN_LOST = "LivePlanLost"
 """Ready's reason while an edit of the live version has no version number left to take."""
+REASON_LIVE_PLAN_LOST = "LivePlanLost"
+"""Ready's reason while the live version's plan is gone and its graph was edited since."""
 
 
 def service_name(workflow: str) -> str:
