@@ -7,10 +7,10 @@
 # Stage 1 builds a wheel and installs it with its dependencies into a venv; stage 2 is
 # a clean python:3.11-slim plus that venv, without pip, setuptools or any compiler, run
 # as the unprivileged uid/gid 65532 (the "nonroot" user of distroless images).
-# src/flowplane/testing (the local control plane and test helpers) stays out of the
-# build context (.dockerignore), so the image has neither that package nor the dangling
-# `flowplane-cluster` script; the build fails if an installed module still imports it
-# or if an entry point cannot start.
+# The local control plane and the test helpers are a separate package (devtools/,
+# flowplane-devtools) outside the build context (.dockerignore), so the image has neither
+# that package nor its `flowplane-cluster` script; the build fails if either turns up,
+# if an installed module still imports the test helpers, or if an entry point cannot start.
 # tests/unit/test_cli_packaging.py builds the same wheel into a fresh venv and runs both
 # entry points from it (there is no Docker engine in CI).
 # Without an engine, `make image` (hack/image/build.sh) builds the same image (same venv
@@ -22,12 +22,13 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN test ! -e src/flowplane/testing \
+RUN test ! -e devtools && test ! -e src/flowplane_devtools \
  && python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/flowplane \
  && python -m pip --python /opt/flowplane/bin/python install --no-compile /wheels/*.whl \
- && rm -f /opt/flowplane/bin/flowplane-cluster \
- && ! grep -rlE --include='*.py' 'flowplane\.testing|from flowplane import testing' \
+ && test ! -e /opt/flowplane/bin/flowplane-cluster \
+ && test -z "$(find /opt/flowplane -name 'flowplane_devtools*')" \
+ && ! grep -rlE --include='*.py' 'flowplane_devtools|flowplane\.testing' \
       /opt/flowplane/lib/python*/site-packages/flowplane \
  && for script in flowplane-operator flowplane-runtime kubectl-flowplane; do \
       /opt/flowplane/bin/$script --help > /dev/null || exit 1; \

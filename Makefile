@@ -11,10 +11,10 @@ INSTALLED := $(VENV)/.installed
 
 all: test
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml devtools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e devtools
 	touch $(INSTALLED)
 
 venv: $(INSTALLED)
@@ -29,7 +29,7 @@ check-crds: venv
 	$(BIN)/flowplane-crds --check crds
 
 lint: venv
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench devtools
 
 typecheck: venv
 	$(BIN)/mypy

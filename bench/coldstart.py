@@ -37,7 +37,7 @@ from bench.common import (
 )
 from bench.observe import ConvergenceObserver
 from bench.profiling import PySpy
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.operator_process import OperatorProcess
 
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"})
 FLOWPLANE_RESOURCES = frozenset(

@@ -50,9 +50,9 @@ from bench.common import (
 from bench.observe import ConvergenceObserver, LiveObserver, ResourceWatch
 from bench.report import NOTES_BEGIN, NOTES_END
 from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL, WORKFLOW_PLURAL
-from flowplane.testing.cluster import LocalControlPlane, repo_root
-from flowplane.testing.kube import install_crds
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.cluster import LocalControlPlane, repo_root
+from flowplane_devtools.kube import install_crds
+from flowplane_devtools.operator_process import OperatorProcess
 
 BEGIN = "<!-- failover:begin (written by python -m bench.failover) -->"
 END = "<!-- failover:end -->"

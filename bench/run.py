@@ -39,9 +39,9 @@ from bench.latency import measure_cold_floor, measure_floor, measure_operator
 from bench.profiling import PySpy, summarize
 from bench.report import BenchRun, to_json, write
 from bench.runtime import measure_runtime
-from flowplane.testing.cluster import LocalControlPlane, repo_root
-from flowplane.testing.kube import install_crds
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.cluster import LocalControlPlane, repo_root
+from flowplane_devtools.kube import install_crds
+from flowplane_devtools.operator_process import OperatorProcess
 
 PHASES = ("compiler", "floor", "latency", "runtime", "coldstart")
 SERVICE_RANGE = "10.0.0.0/16"

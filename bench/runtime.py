@@ -78,8 +78,8 @@ from flowplane.runtime.pinning import (
     run_body,
 )
 from flowplane.runtime.worker import succeeded_condition
-from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
-from flowplane.testing.sink import Sink
+from flowplane_devtools.operator_process import OperatorProcess, RuntimeProcess
+from flowplane_devtools.sink import Sink
 
 ACCEPT_WF = "hook"
 E2E_WF = "chain"

@@ -41,7 +41,7 @@ pids=()
 stop() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null; }
 trap stop EXIT INT TERM
 
-"$BIN/python" -m flowplane.testing.sink --port "$SINK_PORT" 2>&1 | tee "$RUN_DIR/sink.log" \
+"$BIN/python" -m flowplane_devtools.sink --port "$SINK_PORT" 2>&1 | tee "$RUN_DIR/sink.log" \
   | sed -u 's/^/[slack] /' &
 pids+=($!)
 "$BIN/flowplane-runtime" --port "$EVENT_PORT" --metrics-port 9090 --health-port 8082 \

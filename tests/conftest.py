@@ -2,7 +2,7 @@
 
 * ``FLOWPLANE_TEST_KUBECONFIG=/path/to/kubeconfig`` runs the e2e tests against an existing
   cluster (e.g. kind); nothing is started or stopped.
-* Otherwise a :class:`flowplane.testing.cluster.LocalControlPlane` (etcd + kube-apiserver +
+* Otherwise a :class:`flowplane_devtools.cluster.LocalControlPlane` (etcd + kube-apiserver +
   kube-controller-manager, built by ``hack/build-controlplane.sh``) is started once per test
   session in a temporary directory and stopped at the end. Its logs stay in that directory
   and the path is printed in the summary when tests failed.
@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from flowplane.testing.cluster import LocalControlPlane
-from flowplane.testing.kube import temporary_namespace
+from flowplane_devtools.cluster import LocalControlPlane
+from flowplane_devtools.kube import temporary_namespace
 
 KUBECONFIG_ENV = "FLOWPLANE_TEST_KUBECONFIG"
 E2E_DIR = Path(__file__).parent / "e2e"

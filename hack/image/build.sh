@@ -4,8 +4,8 @@
 #   hack/image/build.sh [OUT] [IMAGE]    (defaults: dist/flowplane-image.oci.tar,
 #                                          docker.io/library/flowplane-operator:latest)
 #
-# 1. a wheel from pyproject.toml, README.md and src/ without src/flowplane/testing
-#    (the same context .dockerignore lets into the Dockerfile build);
+# 1. a wheel from pyproject.toml, README.md and src/ (the same context .dockerignore lets
+#    into the Dockerfile build; the test helpers are in devtools/, which is not copied);
 # 2. a Debian bookworm minbase root filesystem with python3 and python3-venv, made by
 #    debootstrap once and cached in .cache/image/rootfs-base (delete it to refresh);
 # 3. a copy of it with /opt/flowplane: a venv holding the wheel and its dependencies
@@ -42,7 +42,7 @@ fi
 rm -rf "$WORK" "$STAGE"; mkdir -p "$WORK/context" "$WORK/wheels"
 cp pyproject.toml README.md "$WORK/context/"
 cp -r src "$WORK/context/src"
-rm -rf "$WORK/context/src/flowplane/testing"
+[ ! -e "$WORK/context/src/flowplane_devtools" ] || { echo "build.sh: test helpers in src/" >&2; exit 1; }
 find "$WORK/context/src" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 "$PIP" wheel --quiet --no-deps --wheel-dir "$WORK/wheels" "$WORK/context"
 # Host and image are both CPython 3.11 on glibc x86_64, so the host resolves the same wheels.
@@ -55,8 +55,10 @@ chroot "$STAGE" /usr/bin/env -i PATH=/usr/bin:/bin PIP_DISABLE_PIP_VERSION_CHECK
   python3 -m venv /opt/flowplane
   /opt/flowplane/bin/pip install --quiet --no-index --no-compile --find-links /tmp/wheels flowplane
   /opt/flowplane/bin/pip uninstall --quiet --yes pip setuptools
-  rm -rf /tmp/wheels /opt/flowplane/bin/flowplane-cluster /opt/flowplane/bin/activate*
-  ! grep -rlE --include="*.py" "flowplane\.testing|from flowplane import testing" \
+  rm -rf /tmp/wheels /opt/flowplane/bin/activate*
+  test ! -e /opt/flowplane/bin/flowplane-cluster
+  test -z "$(find /opt/flowplane -name "flowplane_devtools*")"
+  ! grep -rlE --include="*.py" "flowplane_devtools|flowplane\.testing" \
       /opt/flowplane/lib/python3*/site-packages/flowplane
   python3 -m compileall -q /opt/flowplane/lib
   echo "nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin" >> /etc/passwd

@@ -9,9 +9,9 @@ import pytest
 from kubernetes import client
 
 from flowplane.cli.main import main
-from flowplane.testing.kube import Kube, install_crds
-from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
-from flowplane.testing.sink import Sink
+from flowplane_devtools.kube import Kube, install_crds
+from flowplane_devtools.operator_process import OperatorProcess, RuntimeProcess
+from flowplane_devtools.sink import Sink
 from tests.e2e.plugin_helpers import Plugin, Result
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import RuntimeProcess
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import RuntimeProcess
 
 ACTIVE = "flowplane.dev/active-version"
 

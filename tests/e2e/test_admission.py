@@ -23,8 +23,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL
-from flowplane.testing.cluster import find_kubectl
-from flowplane.testing.kube import Kube, wait_for
+from flowplane_devtools.cluster import find_kubectl
+from flowplane_devtools.kube import Kube, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = "flowplane-protect-active-version"

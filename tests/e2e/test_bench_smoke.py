@@ -20,7 +20,7 @@ from bench.report import BenchRun, write
 from bench.runtime import FLOOR_EXEC, FLOOR_TWO, measure_runtime
 from kubernetes import client
 
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.operator_process import OperatorProcess
 
 
 def _finite(value: float | None) -> bool:

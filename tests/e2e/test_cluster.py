@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from flowplane.testing.cluster import (
+from flowplane_devtools.cluster import (
     KUBERNETES_VERSION,
     SERVICE_CLUSTER_IP_RANGE,
     LocalControlPlane,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from flowplane.testing.cluster import find_kubectl
-from flowplane.testing.kube import Kube, wait_for
+from flowplane_devtools.cluster import find_kubectl
+from flowplane_devtools.kube import Kube, wait_for
 from tests.e2e.test_workflows import WF, live, make_version, make_workflow, publish
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "form-to-slack"

@@ -17,8 +17,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from flowplane.model.resources import VERSION_MAX
-from flowplane.testing.kube import Kube, install_crds, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.kube import Kube, install_crds, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 from tests.e2e.test_reliability import create_family, graph, version_body, wait_live, workflow_body
 
 pytestmark = pytest.mark.usefixtures("running_operator")

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from flowplane.testing.cluster import find_kubectl
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.cluster import find_kubectl
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 from tests.e2e.test_reliability import (
     condition,
     create_family,

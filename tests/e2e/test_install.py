@@ -38,9 +38,9 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from flowplane.testing.cluster import find_kubectl
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
+from flowplane_devtools.cluster import find_kubectl
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess, RuntimeProcess
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 from tests.e2e.test_reliability import (
     ActiveWatcher,
     create_family,

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from flowplane.testing.cluster import LocalControlPlane
-from flowplane.testing.kube import wait_for
-from flowplane.testing.operator_process import free_port
+from flowplane_devtools.cluster import LocalControlPlane
+from flowplane_devtools.kube import wait_for
+from flowplane_devtools.operator_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

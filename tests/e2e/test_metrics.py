@@ -8,9 +8,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from flowplane.testing.cluster import find_kubectl
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.cluster import find_kubectl
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 
 WF = "observed"
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from flowplane.cli.main import main
-from flowplane.testing.cluster import find_kubectl
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
+from flowplane_devtools.cluster import find_kubectl
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess, RuntimeProcess
 from tests.e2e.plugin_helpers import Plugin, failed, ok
 from tests.e2e.runtime_helpers import host_of, send
 

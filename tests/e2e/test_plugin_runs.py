@@ -18,8 +18,8 @@ import yaml
 
 from flowplane.model.resources import GROUP, VERSION
 from flowplane.model.run import ANN_REPLAY, RUN_PLURAL
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import RuntimeProcess
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import RuntimeProcess
 from tests.e2e.plugin_helpers import Plugin, failed, ok
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "form-to-slack"

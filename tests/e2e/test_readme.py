@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
-from flowplane.testing.sink import Sink
+from flowplane_devtools.operator_process import OperatorProcess, RuntimeProcess
+from flowplane_devtools.sink import Sink
 from tests.e2e.conftest import runtime_args
 
 REPO = Path(__file__).resolve().parents[2]

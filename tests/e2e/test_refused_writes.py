@@ -23,7 +23,7 @@ from flowplane.operator.runtime import Runtime, WriteRefused
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import Family
 from flowplane.reconcile.writes import Create, Decision, Event, Kind
-from flowplane.testing.kube import wait_for
+from flowplane_devtools.kube import wait_for
 
 HOLD = "e2e.flowplane.dev/hold"
 

@@ -29,9 +29,9 @@ from kubernetes import client, watch
 
 from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL
 from flowplane.operator.faults import ENV_EXIT_AFTER_WRITES, EXIT_STATUS
-from flowplane.testing.cluster import LocalControlPlane
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.cluster import LocalControlPlane
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 
 SEED = 1234
 ACTIVE = "flowplane.dev/active-version"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import RuntimeProcess
-from flowplane.testing.sink import Sink
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import RuntimeProcess
+from flowplane_devtools.sink import Sink
 from tests.e2e.runtime_helpers import (
     accepted,
     add_version,

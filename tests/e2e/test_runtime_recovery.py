@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess, RuntimeProcess
-from flowplane.testing.sink import Sink
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess, RuntimeProcess
+from flowplane_devtools.sink import Sink
 from tests.e2e.conftest import runtime_args
 from tests.e2e.runtime_helpers import (
     accepted,

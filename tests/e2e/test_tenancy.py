@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from flowplane.testing.kube import Kube, temporary_namespace, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.kube import Kube, temporary_namespace, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 from tests.e2e.test_reliability import (
     Snapshot,
     create_family,

@@ -26,8 +26,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from flowplane.testing.kube import Kube, temporary_namespace, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.kube import Kube, temporary_namespace, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 from tests.e2e.test_workflows import live, make_version, make_workflow, publish
 
 WF = "form-to-slack"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowplane.testing.kube import Kube, wait_for
+from flowplane_devtools.kube import Kube, wait_for
 from tests.e2e.test_reliability import create_family, publish, wait_live
 
 pytestmark = pytest.mark.usefixtures("running_operator")

@@ -19,8 +19,8 @@ from kubernetes.client.exceptions import ApiException
 
 from flowplane.model.resources import GROUP, VERSION
 from flowplane.model.run import RUN_PLURAL
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 from tests.e2e.test_workflows import live, make_version, make_workflow, publish
 
 WF = "form-to-slack"

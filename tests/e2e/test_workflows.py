@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from flowplane.testing.kube import Kube, wait_for
-from flowplane.testing.operator_process import OperatorProcess
+from flowplane_devtools.kube import Kube, wait_for
+from flowplane_devtools.operator_process import OperatorProcess
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "form-to-slack"
 WF = "form-to-slack"

@@ -58,6 +58,22 @@ def test_wheel_contents(wheel: Path) -> None:
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
 
 
+def test_wheel_has_no_test_helpers(wheel: Path) -> None:
+    """The local control plane and the test helpers are flowplane-devtools, not the product."""
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    assert not [n for n in names
+                if n.startswith(("flowplane/testing/", "flowplane_devtools", "devtools/"))]
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert "flowplane-cluster" not in archive.read(entry_points).decode()
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    requires = [line.split(":", 1)[1].strip().lower()
+                for line in archive.read(metadata).decode().splitlines()
+                if line.startswith("Requires-Dist:")]
+    assert any(req.startswith("kopf") for req in requires)  # the field is where we look
+    assert not [req for req in requires if req.startswith("cryptography")]
+
+
 def test_entry_points_run_from_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     created = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
@@ -104,3 +120,5 @@ def test_dockerfile_shape() -> None:
     # the build context the test copies is what .dockerignore lets in
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     assert {"*", "!pyproject.toml", "!README.md", "!src/"} <= set(ignore)
+    # ... and not the dev-only package (the local control plane, the test helpers)
+    assert not [line for line in ignore if line.startswith("!") and "devtools" in line]

@@ -1,4 +1,4 @@
-"""Certificates, kubeconfig and binary lookup of flowplane.testing.cluster (no processes)."""
+"""Certificates, kubeconfig and binary lookup of flowplane_devtools.cluster (no processes)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from flowplane.testing import cluster
-from flowplane.testing.cluster import (
+from flowplane_devtools import cluster
+from flowplane_devtools.cluster import (
     ControlPlaneError,
     Pki,
     find_binary,
@@ -171,5 +171,8 @@ def test_find_binary_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         find_binary()
 
 
-def test_repo_root_holds_pyproject() -> None:
-    assert (cluster.repo_root() / "pyproject.toml").is_file()
+def test_repo_root_is_the_checkout_not_devtools() -> None:
+    root = cluster.repo_root()
+    assert (root / "pyproject.toml").is_file()
+    assert (root / "hack" / "build-controlplane.sh").is_file()
+    assert (root / "devtools" / "pyproject.toml").is_file()

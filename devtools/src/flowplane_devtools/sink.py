@@ -7,7 +7,7 @@ It answers like the services a workflow calls, and remembers every request:
 - `/status/<code>`: answers that HTTP status (e.g. `/status/500` for a failing action);
 - anything else: 200 with `{"ok": true, "path": ...}`.
 
-`python -m flowplane.testing.sink --port 8099` prints each request as it arrives.
+`python -m flowplane_devtools.sink --port 8099` prints each request as it arrives.
 """
 
 from __future__ import annotations

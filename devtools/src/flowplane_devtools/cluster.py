@@ -88,6 +88,7 @@ CERT_VALIDITY: Final = dt.timedelta(days=7)
 LOG_TAIL_LINES: Final = 40
 
 _STATE_FILE: Final = "state.json"
+_BUILD_SCRIPT: Final = Path("hack") / "build-controlplane.sh"
 _COMPONENT_ORDER: Final = ("etcd", "kube-apiserver", "kube-controller-manager")
 
 
@@ -101,9 +102,11 @@ class ControlPlaneError(RuntimeError):
 
 
 def repo_root() -> Path:
-    """The flowplane checkout: the first parent of this file holding pyproject.toml, else cwd."""
+    """The flowplane checkout: the first parent of this file holding both pyproject.toml and
+    hack/build-controlplane.sh (not devtools/, which has a pyproject.toml of its own), else cwd.
+    """
     for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file():
+        if (parent / "pyproject.toml").is_file() and (parent / _BUILD_SCRIPT).is_file():
             return parent
     return Path.cwd()
 
@@ -119,7 +122,7 @@ def find_binary() -> Path:
         source = f"${BINARY_ENV}" if override else "the default location"
         raise ControlPlaneError(
             f"flowplane-controlplane binary not found at {path} ({source}).\n"
-            f"Build it with: {repo_root() / 'hack' / 'build-controlplane.sh'} "
+            f"Build it with: {repo_root() / _BUILD_SCRIPT} "
             f"(needs Go >= 1.26; a cold build takes 5-25 minutes), or point ${BINARY_ENV} at it."
         )
     return path
