@@ -1,4 +1,4 @@
-"""Certificates, kubeconfig and binary lookup of flowplane_devtools.cluster (no processes)."""
+"""The local control plane without processes: certificates, kubeconfig, binary lookup, CLI."""
 
 from __future__ import annotations
 
@@ -17,17 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from flowplane_devtools import cluster
-from flowplane_devtools.cluster import (
-    ControlPlaneError,
-    Pki,
-    find_binary,
-    free_ports,
-    generate_pki,
-    issue_certificate,
-    new_ca,
-    write_kubeconfig,
-)
+from flowplane_devtools import cli, cluster, locate
+from flowplane_devtools.locate import ControlPlaneError, find_binary, free_ports
+from flowplane_devtools.pki import Pki, generate_pki, issue_certificate, new_ca, write_kubeconfig
 
 
 def load_cert(path: Path) -> x509.Certificate:
@@ -163,16 +155,35 @@ def test_find_binary_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     fake = tmp_path / "flowplane-controlplane"
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
-    monkeypatch.setenv(cluster.BINARY_ENV, str(fake))
+    monkeypatch.setenv(locate.BINARY_ENV, str(fake))
     assert find_binary() == fake
 
-    monkeypatch.setenv(cluster.BINARY_ENV, str(tmp_path / "missing"))
+    monkeypatch.setenv(locate.BINARY_ENV, str(tmp_path / "missing"))
     with pytest.raises(ControlPlaneError, match=r"build-controlplane\.sh"):
         find_binary()
 
 
 def test_repo_root_is_the_checkout_not_devtools() -> None:
-    root = cluster.repo_root()
+    root = locate.repo_root()
     assert (root / "pyproject.toml").is_file()
     assert (root / "hack" / "build-controlplane.sh").is_file()
     assert (root / "devtools" / "pyproject.toml").is_file()
+
+
+def test_cluster_gathers_the_public_names() -> None:
+    for name in cluster.__all__:
+        assert getattr(cluster, name) is not None, name
+    assert cluster.main is cli.main
+
+
+def test_cli_without_a_control_plane(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state_dir = tmp_path / "cluster"
+    assert cli.main(["env", "--state-dir", str(state_dir)]) == 1
+    assert "flowplane-cluster up" in capsys.readouterr().err
+    assert cli.main(["status", "--state-dir", str(state_dir)]) == 1
+    assert cli.main(["down", "--state-dir", str(state_dir)]) == 0
+    assert f"No control plane in {state_dir}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    assert "up" in capsys.readouterr().out
