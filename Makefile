@@ -14,7 +14,7 @@ all: test
 $(INSTALLED): pyproject.toml devtools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' -e devtools
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./devtools
 	touch $(INSTALLED)
 
 venv: $(INSTALLED)
