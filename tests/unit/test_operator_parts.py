@@ -8,8 +8,8 @@ import pytest
 
 from flowplane.model.resources import Condition, WorkflowVersionStatus
 from flowplane.operator.config import parse_options, parse_selector
+from flowplane.operator.expectations import Expectations
 from flowplane.operator.queue import FamilyQueue, Retry, backoff
-from flowplane.operator.runtime import Expectations
 from flowplane.reconcile.conditions import Desired, merge_conditions
 from flowplane.reconcile.snapshot import Family, Meta, VersionObj
 from flowplane.reconcile.writes import Kind, diff
@@ -175,7 +175,7 @@ def test_the_runtime_slice_store_follows_list_and_watch_events() -> None:
 def test_changed_runtime_endpoints_touch_only_the_wired_families() -> None:
     from typing import Any
 
-    from flowplane.operator.runtime import Runtime
+    from flowplane.operator.reconciler import FamilyReconciler
     from flowplane.reconcile.settings import Settings
     from flowplane.reconcile.snapshot import RuntimeEndpoints, ServiceObj
 
@@ -189,15 +189,15 @@ def test_changed_runtime_endpoints_touch_only_the_wired_families() -> None:
 
     services = Idx({("ns", "a"): [svc("a", True)], ("ns", "b"): [svc("b", False)]})
     slices = Idx({("ns", "c"): []})
-    runtime = Runtime(client=None, settings=Settings())  # type: ignore[arg-type]
+    reconciler = FamilyReconciler(client=None, settings=Settings())  # type: ignore[arg-type]
     touched: list[Any] = []
-    runtime.touch = touched.append  # type: ignore[method-assign]
-    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))
-    assert touched == [] and runtime.runtime_endpoints is not None  # no index bound yet
-    runtime.bind({"flowplane_workflows": Idx(), "flowplane_versions": Idx(),
-                  "flowplane_plans": Idx(), "flowplane_services": services,
-                  "flowplane_endpoint_slices": slices})
-    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))  # the same: nothing
+    reconciler.touch = touched.append  # type: ignore[method-assign]
+    reconciler.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))
+    assert touched == [] and reconciler.runtime_endpoints is not None  # no index bound yet
+    reconciler.bind({"flowplane_workflows": Idx(), "flowplane_versions": Idx(),
+                     "flowplane_plans": Idx(), "flowplane_services": services,
+                     "flowplane_endpoint_slices": slices})
+    reconciler.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))  # the same: nothing
     assert touched == []
-    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.2",), 8080))
+    reconciler.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.2",), 8080))
     assert touched == [("ns", "a"), ("ns", "c")]
