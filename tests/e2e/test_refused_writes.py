@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from flowplane.operator.applier import WriteRefused
 from flowplane.operator.kube import KubeClient
-from flowplane.operator.runtime import Runtime, WriteRefused
+from flowplane.operator.reconciler import FamilyReconciler as Runtime
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import Family
 from flowplane.reconcile.writes import Create, Decision, Event, Kind

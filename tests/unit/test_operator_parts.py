@@ -8,8 +8,8 @@ import pytest
 
 from flowplane.model.resources import Condition, WorkflowVersionStatus
 from flowplane.operator.config import parse_options, parse_selector
+from flowplane.operator.expectations import Expectations
 from flowplane.operator.queue import FamilyQueue, Retry, backoff
-from flowplane.operator.runtime import Expectations
 from flowplane.reconcile.conditions import Desired, merge_conditions
 from flowplane.reconcile.snapshot import Family, Meta, VersionObj
 from flowplane.reconcile.writes import Kind, diff
@@ -38,18 +38,19 @@ def test_condition_transition_time_moves_only_when_status_changes() -> None:
 def test_queue_serialises_a_family_and_reprocesses_when_dirtied_meanwhile() -> None:
     async def scenario() -> list[str]:
         log: list[str] = []
-        gate = asyncio.Event()
+        started, gate = asyncio.Event(), asyncio.Event()
         queue: FamilyQueue[str] = FamilyQueue(lambda k: work(k), workers=3)
 
         async def work(key: str) -> None:
             log.append(f"start {key}")
             if len([x for x in log if x == f"start {key}"]) == 1:
+                started.set()
                 await gate.wait()
             log.append(f"end {key}")
 
         queue.start()
         queue.add("a")
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(started.wait(), 2)
         queue.add("a")  # while "a" runs: must run again after, never concurrently
         queue.add("a")
         gate.set()
@@ -61,24 +62,36 @@ def test_queue_serialises_a_family_and_reprocesses_when_dirtied_meanwhile() -> N
 
 
 def test_queue_retries_failures_with_backoff() -> None:
-    async def scenario() -> int:
-        calls = 0
+    """A Retry comes back after its own delay, an error after the backoff (here 10-20 ms,
+    jittered), a success not at all. Timers never fire early (beyond the clock's
+    resolution), so the gaps between calls are at least those delays, however loaded the
+    machine: no sleep, and nothing that a slow run can fail."""
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        calls: list[float] = []
+        succeeded = asyncio.Event()
 
         async def work(key: str) -> None:
-            nonlocal calls
-            calls += 1
-            if calls < 3:
-                raise Retry(delay=0.01) if calls == 1 else RuntimeError("boom")
+            calls.append(loop.time())
+            if len(calls) == 1:
+                raise Retry(delay=0.05)
+            if len(calls) == 2:
+                raise RuntimeError("boom")
+            succeeded.set()
 
-        queue: FamilyQueue[str] = FamilyQueue(work, workers=1, base_backoff=0.01)
+        queue: FamilyQueue[str] = FamilyQueue(work, workers=1, base_backoff=0.02,
+                                              max_backoff=0.02)
         queue.start()
         queue.add("a")
-        await asyncio.sleep(0.3)
-        assert await queue.wait_idle(2)
+        await asyncio.wait_for(succeeded.wait(), 5)
+        assert await queue.wait_idle(2)  # nothing scheduled after the success
         await queue.stop()
         return calls
 
-    assert asyncio.run(scenario()) == 3
+    calls = asyncio.run(scenario())
+    assert len(calls) == 3
+    assert calls[1] - calls[0] >= 0.05 - 1e-3  # the Retry's delay, not the backoff
+    assert calls[2] - calls[1] >= 0.01 - 1e-3  # the backoff: at least half of 20 ms
 
 
 @pytest.mark.parametrize(("failures", "rand", "expected"), [
@@ -175,7 +188,7 @@ def test_the_runtime_slice_store_follows_list_and_watch_events() -> None:
 def test_changed_runtime_endpoints_touch_only_the_wired_families() -> None:
     from typing import Any
 
-    from flowplane.operator.runtime import Runtime
+    from flowplane.operator.reconciler import FamilyReconciler
     from flowplane.reconcile.settings import Settings
     from flowplane.reconcile.snapshot import RuntimeEndpoints, ServiceObj
 
@@ -189,15 +202,15 @@ def test_changed_runtime_endpoints_touch_only_the_wired_families() -> None:
 
     services = Idx({("ns", "a"): [svc("a", True)], ("ns", "b"): [svc("b", False)]})
     slices = Idx({("ns", "c"): []})
-    runtime = Runtime(client=None, settings=Settings())  # type: ignore[arg-type]
+    reconciler = FamilyReconciler(client=None, settings=Settings())  # type: ignore[arg-type]
     touched: list[Any] = []
-    runtime.touch = touched.append  # type: ignore[method-assign]
-    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))
-    assert touched == [] and runtime.runtime_endpoints is not None  # no index bound yet
-    runtime.bind({"flowplane_workflows": Idx(), "flowplane_versions": Idx(),
-                  "flowplane_plans": Idx(), "flowplane_services": services,
-                  "flowplane_endpoint_slices": slices})
-    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))  # the same: nothing
+    reconciler.touch = touched.append  # type: ignore[method-assign]
+    reconciler.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))
+    assert touched == [] and reconciler.runtime_endpoints is not None  # no index bound yet
+    reconciler.bind({"flowplane_workflows": Idx(), "flowplane_versions": Idx(),
+                     "flowplane_plans": Idx(), "flowplane_services": services,
+                     "flowplane_endpoint_slices": slices})
+    reconciler.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.1",), 8080))  # the same: nothing
     assert touched == []
-    runtime.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.2",), 8080))
+    reconciler.set_runtime_endpoints(RuntimeEndpoints(("10.0.0.2",), 8080))
     assert touched == [("ns", "a"), ("ns", "c")]

@@ -10,9 +10,10 @@ from typing import Any, cast
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from flowplane.operator.applier import WriteRefused
 from flowplane.operator.kube import KubeClient
+from flowplane.operator.reconciler import FamilyReconciler
 from flowplane.operator.refusals import refusal_of
-from flowplane.operator.runtime import Runtime, WriteRefused
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import Family
 from flowplane.reconcile.writes import Create, Decision, Kind, Patch
@@ -71,10 +72,10 @@ class RefusingClient:
 
 
 def refused(exc: ApiException, write: Create | Patch) -> WriteRefused:
-    runtime = Runtime(cast(KubeClient, RefusingClient(exc)), Settings())
+    reconciler = FamilyReconciler(cast(KubeClient, RefusingClient(exc)), Settings())
     family = Family(namespace="team-a", name="wf")
     with pytest.raises(WriteRefused) as caught:
-        asyncio.run(runtime.apply(family, Decision(writes=[write])))
+        asyncio.run(reconciler.apply(family, Decision(writes=[write])))
     return caught.value
 
 
@@ -92,7 +93,7 @@ def test_the_applier_says_which_write_was_refused_and_why() -> None:
 
 
 def test_a_refusal_is_logged_once_until_it_changes(caplog: pytest.LogCaptureFixture) -> None:
-    runtime = Runtime(cast(KubeClient, None), Settings())
+    reconciler = FamilyReconciler(cast(KubeClient, None), Settings())
     create = Create(Kind.VERSION, "wf-v3", {}, why="fork")
     invalid = refused(api_error(422, INVALID), create)
     terminating = refused(api_error(403, TERMINATING, "Forbidden"),
@@ -100,9 +101,9 @@ def test_a_refusal_is_logged_once_until_it_changes(caplog: pytest.LogCaptureFixt
     key = ("team-a", "wf")
     with caplog.at_level(logging.INFO, logger="flowplane"):
         for _ in range(3):
-            runtime._say_refused(key, invalid)
-        runtime._say_refused(key, terminating)
-        runtime._say_refused(key, terminating)
+            reconciler._say_refused(key, invalid)
+        reconciler._say_refused(key, terminating)
+        reconciler._say_refused(key, terminating)
     said = [(r.levelno, r.getMessage()) for r in caplog.records]
     assert [level for level, _ in said] == [logging.WARNING, logging.INFO]
     assert "refused a write: create WorkflowVersion wf-v3" in said[0][1]

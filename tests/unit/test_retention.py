@@ -10,11 +10,12 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from flowplane.model.resources import Condition, VersionPhase, WorkflowVersionStatus
-from flowplane.operator import runtime as runtime_module
+from flowplane.operator import reconciler as reconciler_module
 from flowplane.operator.config import parse_options
+from flowplane.operator.indexes import Indexes
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import Retry
-from flowplane.operator.runtime import Indexes, Runtime, utc_now
+from flowplane.operator.reconciler import FamilyReconciler, utc_now
 from flowplane.reconcile.decide import decide
 from flowplane.reconcile.retention import plan_retention
 from flowplane.reconcile.settings import Settings
@@ -311,19 +312,19 @@ class FakeClient:
         self.events.append(event)
 
 
-def runtime_for(world: FakeWorld, client: FakeClient,
-                runs: tuple[RunObj, ...] = ()) -> tuple[Runtime, Family]:
-    runtime = Runtime(cast(KubeClient, client), world.settings)
+def reconciler_for(world: FakeWorld, client: FakeClient,
+                   runs: tuple[RunObj, ...] = ()) -> tuple[FamilyReconciler, Family]:
+    reconciler = FamilyReconciler(cast(KubeClient, client), world.settings)
     fam = world.family()
     key = fam.key
     bodies = {kind: [b for (k, _), b in world.objects.items() if k == kind]
               for kind in (Kind.WORKFLOW, Kind.VERSION, Kind.CONFIGMAP)}
-    runtime.indexes = Indexes(  # as the Kopf indexes keep them: the compact stored forms
+    reconciler.indexes = Indexes(  # as the Kopf indexes keep them: the compact stored forms
         workflows={key: [store_workflow(b) for b in bodies[Kind.WORKFLOW]]},
         versions={key: [store_version(b) for b in bodies[Kind.VERSION]]},
         plans={key: [store_plan(b) for b in bodies[Kind.CONFIGMAP]]},
         services={key: [fam.service]}, runs={key: list(runs)})
-    return runtime, fam
+    return reconciler, fam
 
 
 @pytest.mark.parametrize("status", [None, 404])
@@ -331,21 +332,21 @@ def test_the_applier_deletes_with_the_uid_and_counts_not_found_as_done(
         world: FakeWorld, status: int | None) -> None:
     publish(world, 1)
     client = FakeClient(status)
-    runtime, fam = runtime_for(world, client)
+    reconciler, fam = reconciler_for(world, client)
     v1 = next(v for v in fam.versions if v.number == 1)
     delete = Delete(Kind.VERSION, v1.meta.name, v1.meta.uid, why="test")
-    asyncio.run(runtime.apply(fam, Decision(writes=[delete])))
+    asyncio.run(reconciler.apply(fam, Decision(writes=[delete])))
     assert client.deleted == [(Kind.VERSION, "team-a", v1.meta.name, v1.meta.uid)]
-    assert runtime.expectations.wait_for(fam) > 0  # until the watch shows it gone
+    assert reconciler.expectations.wait_for(fam) > 0  # until the watch shows it gone
     gone = replace(fam, versions=tuple(v for v in fam.versions if v is not v1))
-    assert runtime.expectations.wait_for(gone) == 0
+    assert reconciler.expectations.wait_for(gone) == 0
 
 
 def test_the_applier_stops_at_a_refused_delete(world: FakeWorld) -> None:
     client = FakeClient(409)  # the uid precondition failed: another object has the name
-    runtime, fam = runtime_for(world, client)
+    reconciler, fam = reconciler_for(world, client)
     with pytest.raises(ApiException):
-        asyncio.run(runtime.apply(fam, Decision(writes=[Delete(Kind.VERSION, "x", "u")])))
+        asyncio.run(reconciler.apply(fam, Decision(writes=[Delete(Kind.VERSION, "x", "u")])))
 
 
 def test_the_family_is_decided_again_when_the_grace_is_over() -> None:
@@ -357,23 +358,23 @@ def test_the_family_is_decided_again_when_the_grace_is_over() -> None:
     publish(w, 2)
     w.edit(Kind.VERSION, f"{WF}-v1", {"status": {"deactivatedAt": utc_now()}})
 
-    async def reconcile(runtime: Runtime, key: FamilyKey) -> bool:
-        await runtime.reconcile(key)
-        idle = await runtime.queue.wait_idle(timeout=0.2)
-        await runtime.queue.stop()
+    async def reconcile(reconciler: FamilyReconciler, key: FamilyKey) -> bool:
+        await reconciler.reconcile(key)
+        idle = await reconciler.queue.wait_idle(timeout=0.2)
+        await reconciler.queue.stop()
         return idle
 
     client = FakeClient()
-    runtime, fam = runtime_for(w, client)
-    assert asyncio.run(reconcile(runtime, fam.key)) is False  # a timer is set for the family
+    reconciler, fam = reconciler_for(w, client)
+    assert asyncio.run(reconcile(reconciler, fam.key)) is False  # a timer is set for the family
     assert client.deleted == []
 
     # Pinned by a run (the index's view): no timer, the run's end is an event of its own.
     runs = (RunObj("run-1", 1, finished=False), RunObj("run-0", 2, finished=True))
-    runtime, fam = runtime_for(w, client, runs)
-    assert runtime.indexes is not None
-    assert runtime.indexes.gather(fam.key).pinned_versions == frozenset({1})
-    assert asyncio.run(reconcile(runtime, fam.key)) is True
+    reconciler, fam = reconciler_for(w, client, runs)
+    assert reconciler.indexes is not None
+    assert reconciler.indexes.gather(fam.key).pinned_versions == frozenset({1})
+    assert asyncio.run(reconcile(reconciler, fam.key)) is True
     assert client.deleted == []
 
 
@@ -385,12 +386,12 @@ def test_a_family_decide_cannot_handle_is_told_once_and_retried_with_backoff(
     def broken(*_: Any) -> Any:
         raise ValueError("a case nobody thought of")
 
-    monkeypatch.setattr(runtime_module, "decide", broken)
+    monkeypatch.setattr(reconciler_module, "decide", broken)
     client = FakeClient()
-    runtime, fam = runtime_for(world, client)
+    reconciler, fam = reconciler_for(world, client)
     for _ in range(3):
         with pytest.raises(Retry) as retry:
-            asyncio.run(runtime.reconcile(fam.key))
+            asyncio.run(reconciler.reconcile(fam.key))
         assert retry.value.delay is None  # None: the queue's exponential backoff
     [event] = client.events
     assert (event.type, event.reason, event.name) == ("Warning", "ReconcileFailed", WF)

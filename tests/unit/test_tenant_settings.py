@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from flowplane.compiler import PlanLimits
-from flowplane.operator.runtime import Runtime
+from flowplane.operator.reconciler import FamilyReconciler
 from flowplane.reconcile.settings import Settings, tenant_settings
 from flowplane.reconcile.writes import Kind
 from tests.unit.fakeworld import FakeWorld, simple_graph
@@ -69,27 +69,27 @@ def test_an_unknown_trigger_type_is_kept_strict_but_said() -> None:
 
 
 def test_a_bad_tenant_limit_is_logged_once_per_change(caplog: pytest.LogCaptureFixture) -> None:
-    runtime = Runtime(client=None, settings=DEFAULTS)  # type: ignore[arg-type]
+    reconciler = FamilyReconciler(client=None, settings=DEFAULTS)  # type: ignore[arg-type]
     annotations: dict[str, list[dict[str, str]]] = {
         "team-a": [{"flowplane.dev/max-nodes": "lots"}]}
-    runtime.namespace_limits = annotations  # type: ignore[assignment]
+    reconciler.namespace_limits = annotations  # type: ignore[assignment]
 
     def warnings() -> list[str]:
         return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
     with caplog.at_level(logging.WARNING, logger="flowplane"):
         for _ in range(3):
-            runtime.settings_for("team-a")
+            reconciler.settings_for("team-a")
         assert warnings() == ["namespace team-a: flowplane.dev/max-nodes='lots' is not a "
                               "positive integer; ignored"]
         record = next(r for r in caplog.records if r.levelno == logging.WARNING)
         assert (record.namespace, record.reason) == ("team-a", "InvalidTenantLimit")
         annotations["team-a"] = [{"flowplane.dev/max-nodes": "many"}]
-        runtime.settings_for("team-a")
-        runtime.settings_for("team-a")
+        reconciler.settings_for("team-a")
+        reconciler.settings_for("team-a")
         assert len(warnings()) == 2 and "'many'" in warnings()[1]
         annotations["team-a"] = []
-        runtime.settings_for("team-a")
+        reconciler.settings_for("team-a")
         annotations["team-a"] = [{"flowplane.dev/max-nodes": "many"}]
-        runtime.settings_for("team-a")
+        reconciler.settings_for("team-a")
         assert len(warnings()) == 3

@@ -2,10 +2,11 @@
 
 ``FLOWPLANE_FAULT_EXIT_AFTER_WRITES=N`` makes the operator process exit with status 137
 (what a SIGKILL looks like) immediately after its N-th successful object write: a create
-or a patch made by the write applier (``Runtime.apply``), counted across the whole
-process. Failed writes, AlreadyExists on create and Events are not counted. Nothing is
-flushed or cleaned up (``os._exit``), exactly as when a node dies, so a test can kill the
-operator between any two writes of a publish and check what the next operator makes of it.
+or a patch made by the write applier (``Applier.apply``, operator/applier.py), counted
+across the whole process. Failed writes, AlreadyExists on create and Events are not
+counted. Nothing is flushed or cleaned up (``os._exit``), exactly as when a node dies, so
+a test can kill the operator between any two writes of a publish and check what the next
+operator makes of it.
 
 Unset, empty or ``0`` disables it. Never set it outside tests.
 """

@@ -30,7 +30,7 @@ from flowplane.model.run import RUN_PLURAL
 from flowplane.operator.endpoints import RuntimeEndpointsWatch
 from flowplane.operator.kopf_fixes import NoDiffBase
 from flowplane.operator.leadership import LeaderElector
-from flowplane.operator.runtime import Runtime
+from flowplane.operator.reconciler import FamilyReconciler
 from flowplane.reconcile.settings import TENANT_LIMIT_ANNOTATIONS
 from flowplane.reconcile.snapshot import (
     EndpointSliceObj,
@@ -128,11 +128,11 @@ async def flowplane_namespace_limits(
 
 
 def _mark(memo: kopf.Memo, key: FamilyKey | None, indexes: dict[str, Any]) -> None:
-    runtime: Runtime | None = memo.get("runtime")
-    if runtime is None or key is None:
+    reconciler: FamilyReconciler | None = memo.get("reconciler")
+    if reconciler is None or key is None:
         return
-    runtime.bind(indexes)
-    runtime.touch(key)
+    reconciler.bind(indexes)
+    reconciler.touch(key)
 
 
 def _indexes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,34 +172,34 @@ async def run_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     retention, so the family is marked dirty only then: a new or progressing run can only
     add protection, which needs no action.
     """
-    runtime: Runtime | None = memo.get("runtime")
+    reconciler: FamilyReconciler | None = memo.get("reconciler")
     key = run_family_key(body)
-    if runtime is None or key is None:
+    if reconciler is None or key is None:
         return
-    runtime.bind(_indexes(kwargs))
+    reconciler.bind(_indexes(kwargs))
     if kwargs.get("type") != "DELETED" and not run_from_body(body).finished:
         return
-    if runtime.retains_versions(key):
-        runtime.touch(key)
+    if reconciler.retains_versions(key):
+        reconciler.touch(key)
 
 
 @kopf.on.event("v1", "namespaces")
 async def namespace_changed(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     """A tenant's plan limits may have changed: decide its families again."""
-    runtime: Runtime | None = memo.get("runtime")
-    if runtime is None:
+    reconciler: FamilyReconciler | None = memo.get("reconciler")
+    if reconciler is None:
         return
-    runtime.bind(_indexes(kwargs))
-    for key in runtime.families_in(name):
-        runtime.touch(key)
+    reconciler.bind(_indexes(kwargs))
+    for key in reconciler.families_in(name):
+        reconciler.touch(key)
 
 
 # ---------------------------------------------------------------- lifecycle
 
 
-def touch_all(runtime: Runtime) -> None:
+def touch_all(reconciler: FamilyReconciler) -> None:
     """A new leader decides every known family: the standby wrote nothing for them."""
-    indexes = runtime.indexes
+    indexes = reconciler.indexes
     if indexes is None:
         return  # no event yet: every family's first event comes after this
     keys: set[FamilyKey] = set()
@@ -209,14 +209,14 @@ def touch_all(runtime: Runtime) -> None:
             keys.update(index)
     log.info("reconciling all %d known workflow families", len(keys))
     for key in sorted(keys):
-        runtime.touch(key)
+        reconciler.touch(key)
 
 
-def decide_every_family(runtime: Runtime, indices: Mapping[str, Any]) -> None:
+def decide_every_family(reconciler: FamilyReconciler, indices: Mapping[str, Any]) -> None:
     """Every index has its initial listing (kopf_fixes.lean_initial_listing): decide it all."""
-    runtime.bind(_indexes(indices))
-    touch_all(runtime)
-    runtime.queue.release()
+    reconciler.bind(_indexes(indices))
+    touch_all(reconciler)
+    reconciler.queue.release()
 
 
 @kopf.on.startup()
@@ -246,17 +246,18 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # backoffs grow to 21 s, so changes made right after an outage waited up to that long.
     # (Watches never give up: after the last attempt Kopf starts the sequence again.)
     settings.networking.error_backoffs = (1, 1, 2, 3, 5, 5, 5, 5, 5, 5)
-    runtime: Runtime = memo["runtime"]
-    runtime.queue.start()
+    reconciler: FamilyReconciler = memo["reconciler"]
+    reconciler.queue.start()
     elector: LeaderElector | None = memo.get("elector")
     if elector is not None:
         elector.start()
         log.info("leader election on: lease %s/%s as %s (standby until held)",
                  elector.namespace, elector.name, elector.identity)
-    target = runtime.settings.runtime_service
+    target = reconciler.settings.runtime_service
     if target is not None:
         # The runtime's own endpoints, mirrored into each wired trigger Service's slice.
-        watch = RuntimeEndpointsWatch(runtime.client.api, *target, runtime.set_runtime_endpoints)
+        watch = RuntimeEndpointsWatch(reconciler.client.api, *target,
+                                      reconciler.set_runtime_endpoints)
         watch.start(asyncio.get_running_loop())
         memo["runtime_endpoints_watch"] = watch
         log.info("mirroring the endpoints of Service %s/%s into the trigger Services", *target)
@@ -270,9 +271,9 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     watch: RuntimeEndpointsWatch | None = memo.get("runtime_endpoints_watch")
     if watch is not None:
         watch.stop()
-    runtime: Runtime | None = memo.get("runtime")
-    if runtime is not None:
-        await runtime.queue.stop()
+    reconciler: FamilyReconciler | None = memo.get("reconciler")
+    if reconciler is not None:
+        await reconciler.queue.stop()
     elector: LeaderElector | None = memo.get("elector")
     if elector is not None:
         await elector.stop(release=True)  # after the last write: the next replica leads

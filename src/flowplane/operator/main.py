@@ -14,7 +14,7 @@ from flowplane.operator.config import OperatorOptions, parse_options
 from flowplane.operator.kopf_fixes import fast_index_barrier, lean_initial_listing
 from flowplane.operator.kube import KubeClient, load_client_config
 from flowplane.operator.leadership import LEADER, LeaderElector, Timings, default_identity
-from flowplane.operator.runtime import Runtime
+from flowplane.operator.reconciler import FamilyReconciler
 
 RECURSION_LIMIT = 20_000
 """The API server accepts JSON nested up to 10000 levels, and a node's free-form `config`
@@ -37,19 +37,19 @@ def run(options: OperatorOptions) -> None:
     if options.metrics_port:
         start_http_server(options.metrics_port)
     client = KubeClient(load_client_config())
-    runtime = Runtime(client, options.settings, workers=options.workers, held=True)
+    reconciler = FamilyReconciler(client, options.settings, workers=options.workers, held=True)
     if not lean_initial_listing(
-            on_indexed=lambda indices: handlers.decide_every_family(runtime, indices)):
-        runtime.queue.release()  # Kopf's own barrier holds the handlers back instead
-    memo = kopf.Memo(runtime=runtime)
+            on_indexed=lambda indices: handlers.decide_every_family(reconciler, indices)):
+        reconciler.queue.release()  # Kopf's own barrier holds the handlers back instead
+    memo = kopf.Memo(reconciler=reconciler)
     if options.leader_elect:
         # Kopf's own peering stays off (standalone): the Lease is the only election.
         elector = LeaderElector(
             client.api, options.lease_namespace, options.lease_name,
             options.identity or default_identity(),
             Timings(options.lease_duration, options.renew_deadline, options.retry_period),
-            on_started_leading=lambda: handlers.touch_all(runtime))
-        runtime.may_write = elector.may_write
+            on_started_leading=lambda: handlers.touch_all(reconciler))
+        reconciler.may_write = elector.may_write
         memo["elector"] = elector
     else:
         LEADER.set(1)  # the only replica: it always writes
