@@ -20,7 +20,7 @@ from kubernetes import client
 
 from flowplane.operator.applier import WriteRefused
 from flowplane.operator.kube import KubeClient
-from flowplane.operator.reconciler import FamilyReconciler as Runtime
+from flowplane.operator.reconciler import FamilyReconciler
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import Family
 from flowplane.reconcile.writes import Create, Decision, Event, Kind
@@ -51,11 +51,11 @@ def service(name: str) -> dict[str, Any]:
 def test_a_create_in_a_terminating_namespace_is_recognised_not_warned(
         api_client: client.ApiClient, terminating: str,
         caplog: pytest.LogCaptureFixture) -> None:
-    runtime = Runtime(KubeClient(api_client), Settings())
+    reconciler = FamilyReconciler(KubeClient(api_client), Settings())
     family = Family(namespace=terminating, name="wf")
     write = Create(Kind.SERVICE, "wf-trigger", service("wf-trigger"), why="wire")
     with pytest.raises(WriteRefused) as caught:
-        asyncio.run(runtime.apply(family, Decision(writes=[write])))
+        asyncio.run(reconciler.apply(family, Decision(writes=[write])))
     refused = caught.value
     # What the real API server answers, parsed: 403, the NamespaceTerminating cause.
     assert refused.status == 403
@@ -63,9 +63,9 @@ def test_a_create_in_a_terminating_namespace_is_recognised_not_warned(
     assert str(refused).startswith("create Service wf-trigger: 403 Forbidden: ")
     assert "being terminated" in str(refused)
     with caplog.at_level(logging.INFO, logger="flowplane"):
-        runtime._say_refused(family.key, refused)
-        runtime._say_refused(family.key, refused)
-        asyncio.run(runtime.client.emit(terminating, Event(
+        reconciler._say_refused(family.key, refused)
+        reconciler._say_refused(family.key, refused)
+        asyncio.run(reconciler.client.emit(terminating, Event(
             kind=Kind.WORKFLOW, name="wf", uid="", type="Normal", reason="Published",
             message="v1 is live")))
     said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("flowplane")]
@@ -78,7 +78,7 @@ def test_a_create_in_a_terminating_namespace_is_recognised_not_warned(
 def test_a_refused_write_names_the_object_and_the_field(
         api_client: client.ApiClient, namespace: str, crds: None,
         caplog: pytest.LogCaptureFixture) -> None:
-    runtime = Runtime(KubeClient(api_client), Settings())
+    reconciler = FamilyReconciler(KubeClient(api_client), Settings())
     family = Family(namespace=namespace, name="wf")
     too_big = {"apiVersion": "flowplane.dev/v1alpha1", "kind": "WorkflowVersion",
                "metadata": {"name": "wf-v2000000000"},
@@ -86,14 +86,14 @@ def test_a_refused_write_names_the_object_and_the_field(
                         "graph": {"nodes": [], "edges": []}}}
     write = Create(Kind.VERSION, "wf-v2000000000", too_big, why="fork")
     with pytest.raises(WriteRefused) as caught:
-        asyncio.run(runtime.apply(family, Decision(writes=[write])))
+        asyncio.run(reconciler.apply(family, Decision(writes=[write])))
     refused = caught.value
     assert refused.status == 422
     assert "spec.version" in refused.refusal.fields
     assert str(refused).startswith("create WorkflowVersion wf-v2000000000: 422 Invalid: ")
     with caplog.at_level(logging.WARNING, logger="flowplane"):
         for _ in range(3):  # a family retrying the same refused write
-            runtime._say_refused(family.key, refused)
+            reconciler._say_refused(family.key, refused)
     (record,) = caplog.records
     assert "refused a write: create WorkflowVersion wf-v2000000000" in record.getMessage()
     assert "spec.version" in record.getMessage()

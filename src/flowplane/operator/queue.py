@@ -89,6 +89,10 @@ class FamilyQueue(Generic[K]):
     def __len__(self) -> int:
         return len(self._queued) + len(self._active)
 
+    def scheduled(self, key: K) -> bool:
+        """Whether a retry or a requeue of `key` is waiting for its time."""
+        return key in self._timers
+
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         """For tests: True once nothing is queued, running or scheduled."""
         deadline = time.monotonic() + timeout
