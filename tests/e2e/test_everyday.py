@@ -7,7 +7,6 @@ the behaviour the issue reported.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from flowplane_devtools.cluster import find_kubectl
 from flowplane_devtools.kube import Kube, wait_for
+from tests.e2e.sentinel import edit_answered
 from tests.e2e.test_workflows import WF, live, make_version, make_workflow, publish
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "form-to-slack"
@@ -145,7 +145,7 @@ def test_orphan_version_says_its_workflow_is_missing(kube: Kube) -> None:
     kube.patch("WorkflowVersion", "no-such-flow-v1", {"spec": {"label": "relabelled"}})
     wait_for(lambda: (kube.get("WorkflowVersion", "no-such-flow-v1")["status"]
                       ["observedGeneration"] == 2), 30, "relabel observed")
-    time.sleep(1)
+    edit_answered(kube, "no-such-flow-v1")  # that pass and one more are over
     assert len(warnings()) == 1
 
     make_workflow(kube, "no-such-flow")
@@ -192,7 +192,7 @@ def test_server_side_apply_after_a_fork_names_the_operator(kube: Kube, kubeconfi
                 and notify["inputs"]["text"] == "New form submission")
     # The forced edit is undone again without a second fork.
     wait_for(restored, 30, "v2 restored after the forced apply")
-    time.sleep(1)
+    edit_answered(kube, f"{WF}-v1")  # a fork would have been made before this is answered
     live(kube, 2)
     assert sorted(kube.phases(WF)) == [1, 2, 3]
 

@@ -32,6 +32,7 @@ from flowplane.operator.faults import ENV_EXIT_AFTER_WRITES, EXIT_STATUS
 from flowplane_devtools.cluster import LocalControlPlane
 from flowplane_devtools.kube import Kube, wait_for
 from flowplane_devtools.operator_process import OperatorProcess
+from tests.e2e.sentinel import passes_answered
 
 SEED = 1234
 ACTIVE = "flowplane.dev/active-version"
@@ -353,7 +354,7 @@ def test_crash_storm_converges(kube: Kube, kubeconfig: str, api_client: client.A
         assert not snap.forks(), f"nobody edited a graph, yet: {snap.forks()}"
         # At rest means at rest: no write loops.
         settled = writes_total(proc)
-        time.sleep(2)
+        passes_answered(kube, proc, *names)
         assert writes_total(proc) == settled, "the operator keeps writing at rest"
         assert proc.proc is not None and proc.proc.poll() is None
         watcher.finish()

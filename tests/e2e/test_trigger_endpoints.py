@@ -16,7 +16,6 @@ deletes it with the Service).
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +27,14 @@ from kubernetes.client.exceptions import ApiException
 
 from flowplane_devtools.kube import Kube, temporary_namespace, wait_for
 from flowplane_devtools.operator_process import OperatorProcess
+from tests.e2e.sentinel import passes_answered
 from tests.e2e.test_workflows import live, make_version, make_workflow, publish
 
 WF = "form-to-slack"
 SLICE = f"{WF}-trigger-runtime"
 RUNTIME = "flowplane-runtime"
 RUNTIME_SLICE = "flowplane-runtime-pods"
+BYSTANDER = "bystander"
 ACTIVE = "flowplane.dev/active-version"
 
 
@@ -88,9 +89,9 @@ def addresses_of(body: Any) -> list[str]:
     return [a for e in body.endpoints or [] for a in e.addresses]
 
 
-def mirrored(kube: Kube, expected: list[str], what: str) -> Any:
+def mirrored(kube: Kube, expected: list[str], what: str, name: str = SLICE) -> Any:
     def check() -> Any:
-        body = read_slice(kube)
+        body = read_slice(kube, name)
         return body if addresses_of(body) == expected else None
     return wait_for(check, 30, what)
 
@@ -141,7 +142,7 @@ def test_a_wired_trigger_service_routes_to_the_runtime_in_another_namespace(
 
     # At rest: the endpointslice controller leaves our slice alone, and nothing is written.
     before = writes_total(mirroring_operator)
-    time.sleep(3)
+    passes_answered(kube, mirroring_operator, WF)
     assert read_slice(kube).metadata.resource_version == body.metadata.resource_version
     assert writes_total(mirroring_operator) == before, "the operator keeps writing at rest"
     # A publish moves the pin, not the endpoints.
@@ -160,10 +161,20 @@ def test_a_wired_trigger_service_routes_to_the_runtime_in_another_namespace(
     mirrored(kube, [], "the slice emptied by the safety pause")
     wait_for(lambda: not kube.service(WF).spec.selector, 30, "unwired")
     assert ACTIVE not in (kube.service(WF).metadata.annotations or {})
-    # While unwired, a change of the runtime's endpoints routes nothing here.
+    # While unwired, a change of the runtime's endpoints routes nothing here. A wired
+    # bystander shows when the operator has seen the change; then a pass over this family
+    # (which sees the new endpoints too) must leave its slice empty.
+    make_workflow(kube, BYSTANDER, publishedVersion=1)
+    make_version(kube, 1, wf=BYSTANDER)
+    live(kube, 1, wf=BYSTANDER)
+    mirrored(kube, ["10.0.0.11", "10.0.0.13"], "the bystander wired",
+             f"{BYSTANDER}-trigger-runtime")
     set_runtime_endpoints(api_client, runtime_ns, "10.0.0.14")
-    time.sleep(1)
+    mirrored(kube, ["10.0.0.14"], "the bystander follows the runtime",
+             f"{BYSTANDER}-trigger-runtime")
+    passes_answered(kube, mirroring_operator, WF)
     assert addresses_of(read_slice(kube)) == []
+    kube.delete("Workflow", BYSTANDER)
 
     # Resume: wired again, with the runtime's endpoints of now.
     kube.patch("Workflow", WF, {"metadata": {"annotations": {
