@@ -15,6 +15,7 @@ from typing import Any
 
 from flowplane.cli.status import Outcome, condition, is_archived, is_paused, live_version, name_of
 from flowplane.cli.table import age, clean, format_table, human_duration, parse_time
+from flowplane.model import reasons
 from flowplane.model.run import FINISHED_PHASES, ReplayResult, RunPhase, token_record
 
 RUN_HEADERS = ("NAME", "VERSION", "TRIGGER", "PHASE", "STARTED", "DURATION", "ERROR", "AGE")
@@ -238,7 +239,7 @@ def not_live_reason(workflow: Mapping[str, Any], service_exists: bool) -> str:
     if wanted is None and live_version(workflow) is None:
         return (f"{head}: nothing is published (phase {phase}); publish a version with "
                 f"`kubectl flowplane publish {name} N`")
-    ready = condition(workflow, "Ready")
+    ready = condition(workflow, reasons.READY)
     detail = ""
     if ready is not None:
         detail = (f" (Ready={clean(_text(ready.get('status')), 8)} "
@@ -255,7 +256,7 @@ def not_live_reason(workflow: Mapping[str, Any], service_exists: bool) -> str:
 
 def paused_reason(workflow: Mapping[str, Any]) -> str:
     safety = _mapping(_status(workflow).get("safety"))
-    reason = clean(_text(safety.get("reason")), 64) or "SafetyPaused"
+    reason = clean(_text(safety.get("reason")), 64) or reasons.REASON_SAFETY_PAUSED
     message = clean(_text(safety.get("message")), MAX_FIELD)
     name = clean(name_of(workflow), 253)
     return (f"it is paused by a safety check ({reason}{': ' + message if message else ''}); "
