@@ -14,7 +14,7 @@ from typing import Any
 from flowplane.cli.table import version_number
 from flowplane.model import reasons
 from flowplane.model.reasons import PENDING_REASONS
-from flowplane.model.resources import VersionPhase, WorkflowPhase
+from flowplane.model.resources import API_VERSION, LABEL_WORKFLOW, VersionPhase, WorkflowPhase
 from flowplane.model.versions import free_version
 from flowplane.model.versions import next_version_number as _next_number
 
@@ -128,10 +128,10 @@ def new_draft_body(workflow: str, namespace: str, number: int, name: str,
                    source: Obj) -> dict[str, Any]:
     source_number = version_number(source)
     return {
-        "apiVersion": "flowplane.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "WorkflowVersion",
         "metadata": {"name": name, "namespace": namespace,
-                     "labels": {"flowplane.dev/workflow": workflow}},
+                     "labels": {LABEL_WORKFLOW: workflow}},
         "spec": {
             "workflowRef": {"name": workflow},
             "version": number,
