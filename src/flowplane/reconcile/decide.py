@@ -1,8 +1,12 @@
 """decide(): one workflow family's snapshot in, the ordered writes to converge it out.
 
-Everything the product does lives here: validation of every version, publish,
+Everything the product does is decided here: validation of every version, publish,
 rollback and deactivation through `spec.publishedVersion`, fork on edit, revert,
 safety pause and resume, suspend and archive, and the derived phases and conditions.
+This module keeps the order; the pieces are pure modules beside it: identity (which
+object is which), plans, intent (the publish state machine), edits (fork, restore,
+revert), status (phases and one function per condition), objects (bodies and names),
+retention, all over one pass's Context.
 
 Crash safety comes from two things. First, the decision is level-based: it looks
 only at the current snapshot, so if the operator dies after any write, the next
@@ -38,13 +42,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flowplane.compiler import CompileResult, compile_graph
-from flowplane.model.graph import Graph
-from flowplane.model.reasons import (
-    REASON_FORK_REFUSED,
-    REASON_INVALID_NAME,
-    REASON_INVALID_SPEC,
-    REASON_LIVE_PLAN_LOST,
-)
+from flowplane.model.reasons import REASON_INVALID_NAME
 from flowplane.model.resources import (
     ANN_RESUME,
     PublishResult,
@@ -59,13 +57,10 @@ from flowplane.reconcile.context import Context
 from flowplane.reconcile.intent import Intent, Outcome, Target, choose_target, settled_outcome
 from flowplane.reconcile.objects import (
     endpoint_slice_name,
-    plan_label_hash,
     service_name,
     service_write,
-    short_hash,
     slice_conflict,
     slice_write,
-    trigger_url,
     workflow_name_problem,
 )
 from flowplane.reconcile.plans import LivePlan
@@ -74,19 +69,8 @@ from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import Family, VersionObj, WorkflowObj
 from flowplane.reconcile.writes import Decision, Kind, Patch
 
-# Kept importable from here, where they were defined before the split (issue 11).
-__all__ = [
-    "REASON_FORK_REFUSED",
-    "REASON_INVALID_SPEC",
-    "REASON_LIVE_PLAN_LOST",
-    "Graph",
-    "decide",
-    "endpoint_slice_name",
-    "plan_label_hash",
-    "service_name",
-    "short_hash",
-    "trigger_url",
-]
+# The operator's Kopf layer (operator/runtime.py) imports the names along with decide().
+__all__ = ["decide", "endpoint_slice_name", "service_name"]
 
 
 def decide(family: Family, settings: Settings, now: str,
@@ -160,19 +144,11 @@ class _Decider:
         unwire_late = unwire and target is not None and target is live and (
             identity.live_by_status(ctx) is not target)
         if unwire and not unwire_late:
-            before = len(self.decision.writes)
-            self._unwire()
-            first = self.decision.writes[before:]
-            del self.decision.writes[before:]
-            self.decision.writes[:0] = first
+            self._unwire(first=True)
 
         # 3-4. Publish: Compiling, then the plan (before anything points at it).
-        publishing = target is not None and target is not live and not choice.repair
-        if publishing and target is not None and target.status.phase != VersionPhase.COMPILING:
-            ctx.write(Patch(Kind.VERSION, target.meta.name,
-                            {"status": {"phase": VersionPhase.COMPILING.value}},
-                            target.meta.resource_version, status=True,
-                            why=f"publish v{target.number}: compiling"))
+        if target is not None and target is not live and not choice.repair:
+            self._compiling(target)
         if target_plan is not None and target_plan.create is not None:
             ctx.write(target_plan.create)
 
@@ -301,11 +277,26 @@ class _Decider:
         slice_conflicted = wired and slice_conflict(ctx.family, ctx.settings, wf.meta.name)
         return wired, service_conflict, slice_conflicted
 
-    def _unwire(self) -> None:
-        """The trigger Service loses its selector and annotations, its slice its endpoints."""
+    def _unwire(self, *, first: bool = False) -> None:
+        """The trigger Service loses its selector and annotations, its slice its endpoints
+        (`first`: ahead of every write decided so far)."""
         ctx = self.ctx
+        writes = ctx.decision.writes
+        before = len(writes)
         ctx.write(service_write(ctx.family, ctx.settings, ctx.wf, None, None))
         ctx.write(slice_write(ctx.family, ctx.settings, ctx.wf.meta.name, wired=False))
+        if first:
+            unwiring = writes[before:]
+            del writes[before:]
+            writes[:0] = unwiring
+
+    def _compiling(self, target: VersionObj) -> None:
+        """The publish target goes Compiling (step 3), unless it is already."""
+        if target.status.phase != VersionPhase.COMPILING:
+            self.ctx.write(Patch(Kind.VERSION, target.meta.name,
+                                 {"status": {"phase": VersionPhase.COMPILING.value}},
+                                 target.meta.resource_version, status=True,
+                                 why=f"publish v{target.number}: compiling"))
 
     def _version_statuses(self, target: VersionObj | None, target_plan: LivePlan | None,
                           candidate: VersionObj | None, rejected: VersionPhase | None
