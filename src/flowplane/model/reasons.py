@@ -65,3 +65,17 @@ REASON_TOO_MANY_ERRORS = "TooManyErrors"
 
 PENDING_REASONS = frozenset({REASON_PUBLISHING, REASON_VERSION_NOT_FOUND})
 """Ready=False reasons that mean "not done yet" rather than "rejected"."""
+
+# Event reasons (besides the publish outcomes above, an event each when recorded, and the
+# Ready reasons InvalidSpec and ForkRefused, and WorkflowNotFound on a version).
+EVENT_PUBLISH_REJECTED = "PublishRejected"
+EVENT_PUBLISH_PENDING = "PublishPending"
+EVENT_DEACTIVATED = "Deactivated"
+EVENT_ARCHIVED = "Archived"
+EVENT_RESUMED = "Resumed"
+EVENT_SAFETY_PAUSED = "SafetyPaused"
+EVENT_FORKED = "Forked"
+EVENT_REVERTED = "Reverted"
+EVENT_REVERT_IGNORED = "RevertIgnored"
+EVENT_TRIGGER_REPAIRED = "TriggerRepaired"
+EVENT_VERSION_DELETED = "VersionDeleted"

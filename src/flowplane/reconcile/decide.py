@@ -42,7 +42,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flowplane.compiler import CompileResult, compile_graph
-from flowplane.model.reasons import REASON_INVALID_NAME
+from flowplane.model.reasons import (
+    EVENT_RESUMED,
+    EVENT_SAFETY_PAUSED,
+    EVENT_TRIGGER_REPAIRED,
+    REASON_INVALID_NAME,
+)
 from flowplane.model.resources import (
     ANN_RESUME,
     PublishResult,
@@ -190,7 +195,7 @@ class _Decider:
             if safety.tripped:
                 safety.tripped = False
                 safety.resumedAt = ctx.now
-                ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Resumed",
+                ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", EVENT_RESUMED,
                           "resumed from safety pause; publishing is allowed again")
             safety.lastResumeToken = resume_token
         tripped = bool(safety and safety.tripped)
@@ -199,7 +204,7 @@ class _Decider:
         )
         if safety is not None and fresh_trip:
             safety.trippedAt = ctx.now
-            ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning", "SafetyPaused",
+            ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning", EVENT_SAFETY_PAUSED,
                       f"safety pause: {safety.reason or 'tripped'}: {safety.message or ''}"
                       .rstrip(": "))
         return safety, tripped
@@ -258,7 +263,7 @@ class _Decider:
             ctx.lost_plans[candidate.meta.name] = choice.lost_plan
         if choice.repair:
             assert candidate is not None
-            ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "TriggerRepaired",
+            ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", EVENT_TRIGGER_REPAIRED,
                       f"the trigger Service named v{live.number if live else '?'}; "
                       f"pointed back at v{candidate.number}, which is live")
         return choice

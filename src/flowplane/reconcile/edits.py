@@ -5,6 +5,7 @@ with the live one). Spec writes, so they come before anything that reads a graph
 from __future__ import annotations
 
 from flowplane.compiler import compile_graph
+from flowplane.model.reasons import EVENT_FORKED, EVENT_REVERT_IGNORED, EVENT_REVERTED
 from flowplane.model.resources import ANN_REVERT, VERSION_MAX
 from flowplane.model.versions import free_version, next_version_number
 from flowplane.reconcile.context import Context
@@ -60,8 +61,8 @@ def fork_edit(ctx: Context, live: VersionObj) -> int | None:
     ctx.write(Create(Kind.VERSION, name, body, why=f"fork of edited v{live.number}"))
     msg = (f"the edit of live v{live.number} was saved as draft v{number} ({name}); "
            f"v{live.number} keeps serving unchanged")
-    ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Forked", msg)
-    ctx.event(Kind.VERSION, live.meta.name, live.meta.uid, "Normal", "Forked", msg)
+    ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", EVENT_FORKED, msg)
+    ctx.event(Kind.VERSION, live.meta.name, live.meta.uid, "Normal", EVENT_FORKED, msg)
     return number
 
 
@@ -72,10 +73,10 @@ def reverts(ctx: Context, live: VersionObj | None, live_plan: LivePlan | None) -
         if not token or token == v.status.lastRevertToken:
             continue
         if v is live:
-            ctx.event(Kind.VERSION, v.meta.name, v.meta.uid, "Warning", "RevertIgnored",
+            ctx.event(Kind.VERSION, v.meta.name, v.meta.uid, "Warning", EVENT_REVERT_IGNORED,
                       f"v{v.number} is the live version; there is nothing to revert")
         elif live_plan is None or live_plan.graph is None:
-            ctx.event(Kind.VERSION, v.meta.name, v.meta.uid, "Warning", "RevertIgnored",
+            ctx.event(Kind.VERSION, v.meta.name, v.meta.uid, "Warning", EVENT_REVERT_IGNORED,
                       "no version is live, so there is no published graph to revert to")
         elif ctx.results[v.meta.name].graph_hash != live_plan.hash:
             assert live is not None
@@ -83,5 +84,5 @@ def reverts(ctx: Context, live: VersionObj | None, live_plan: LivePlan | None) -
                             v.meta.resource_version, why=f"revert v{v.number}"))
             ctx.spec_patched.add(v.meta.name)
             ctx.results[v.meta.name] = compile_graph(live_plan.graph, ctx.settings.limits)
-            ctx.event(Kind.VERSION, v.meta.name, v.meta.uid, "Normal", "Reverted",
+            ctx.event(Kind.VERSION, v.meta.name, v.meta.uid, "Normal", EVENT_REVERTED,
                       f"graph replaced with the graph of live v{live.number}")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flowplane.model.numbers import parse_decimal
+from flowplane.model.reasons import EVENT_VERSION_DELETED
 from flowplane.model.resources import ANN_ACTIVE_VERSION, ANN_PLAN, VersionPhase
 from flowplane.reconcile.context import Context
 from flowplane.reconcile.snapshot import VersionObj
@@ -172,7 +173,7 @@ def retire(ctx: Context, phases: Mapping[str, VersionPhase], *, live: VersionObj
         v = by_name[name]
         ctx.write(Delete(Kind.VERSION, v.meta.name, v.meta.uid,
                          why=f"retire v{v.number}: versionHistoryLimit {limit}"))
-        ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "VersionDeleted",
+        ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", EVENT_VERSION_DELETED,
                   f"deleted retired v{v.number} ({v.meta.name}) and its plan: "
                   f"spec.versionHistoryLimit is {limit}")
     ctx.decision.requeue_after = retention.recheck_after

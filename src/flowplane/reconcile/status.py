@@ -310,18 +310,18 @@ def _publish_events(ctx: Context, wf: WorkflowObj, outcome: Outcome | None,
                                reason=outcome.reason, message=outcome.message, time=ctx.now)
             if outcome.result == PublishResult.REJECTED:
                 ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning",
-                          "PublishRejected", outcome.message, detail=outcome.reason)
+                          r.EVENT_PUBLISH_REJECTED, outcome.message, detail=outcome.reason)
             elif outcome.result == PublishResult.SUCCEEDED:
                 ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal",
                           outcome.reason, outcome.message)
             else:
                 ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal",
-                          "PublishPending", outcome.message)
+                          r.EVENT_PUBLISH_PENDING, outcome.message)
     if previous_live is not None and target is None and not wf.spec.archived:
-        ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Deactivated",
+        ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", r.EVENT_DEACTIVATED,
                   f"v{previous_live.number} was deactivated; nothing is live")
     if previous_live is not None and target is None and wf.spec.archived:
-        ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", "Archived",
+        ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", r.EVENT_ARCHIVED,
                   f"archived; v{previous_live.number} was deactivated")
     return last
 
