@@ -14,11 +14,17 @@ from typing import Any
 from flowplane.cli.table import version_number
 from flowplane.model import reasons
 from flowplane.model.reasons import PENDING_REASONS
-from flowplane.model.resources import API_VERSION, LABEL_WORKFLOW, VersionPhase, WorkflowPhase
+from flowplane.model.resources import (
+    API_VERSION,
+    CONDITION_REASON_PATTERN,
+    LABEL_WORKFLOW,
+    VersionPhase,
+    WorkflowPhase,
+)
 from flowplane.model.versions import free_version
 from flowplane.model.versions import next_version_number as _next_number
 
-REASON_PATTERN = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+REASON_PATTERN = re.compile(CONDITION_REASON_PATTERN)
 """metav1.Condition reason syntax: a safety reason becomes the SafetyPaused reason."""
 
 

@@ -105,7 +105,7 @@ def owner_ref(wf: WorkflowObj) -> OwnerRef:
 # ------------------------------------------------------------------ plan ConfigMap
 
 
-def plan_name(v: VersionObj, plan_hash: str, family: Family, taken_plans: Mapping[str, Any]
+def plan_name(v: VersionObj, plan_hash: str, family: Family, plans: Mapping[str, Any]
               ) -> str:
     """`<version>-plan`, unless that name is held (or too long): then one with the hash.
 
@@ -113,7 +113,7 @@ def plan_name(v: VersionObj, plan_hash: str, family: Family, taken_plans: Mappin
     ConfigMap that is not ours, or one too long for a version's long name).
     """
     name = f"{v.meta.name}-plan"
-    if (name in taken_plans or (Kind.CONFIGMAP.value, name) in family.taken_names
+    if (name in plans or (Kind.CONFIGMAP.value, name) in family.taken_names
             or len(name) > MAX_OBJECT_NAME):
         suffix = f"-plan-{plan_hash.split(':')[-1][:10]}"
         name = v.meta.name[: MAX_OBJECT_NAME - len(suffix)].rstrip("-.") + suffix
