@@ -23,7 +23,8 @@ from flowplane.model.resources import (
     SLICE_MANAGER,
 )
 from flowplane.reconcile.compile_cache import CompileCache
-from flowplane.reconcile.decide import decide, endpoint_slice_name
+from flowplane.reconcile.decide import decide
+from flowplane.reconcile.objects import endpoint_slice_name
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
     Family,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from flowplane.compiler import PlanLimits
-from flowplane.reconcile.decide import trigger_url
+from flowplane.reconcile.objects import trigger_url
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.writes import Kind
 from tests.unit.fakeworld import (

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from flowplane.cli.table import clean
 from flowplane.compiler import DEFAULT_LIMITS, PlanLimits, compile_graph
 from flowplane.compiler.errors import SCHEMA_INVALID, join_path
+from flowplane.model import reasons
 from flowplane.model.graph import Graph
 from flowplane.model.resources import GROUP, VERSION, WorkflowSpec, WorkflowVersionSpec
 from flowplane.operator.config import _csv as csv_list  # the operator's flag parsing
@@ -55,10 +56,10 @@ EXTENSIONS = (".yaml", ".yml")
 INVALID_YAML = "InvalidYAML"
 UNKNOWN_KIND = "UnknownKind"
 UNKNOWN_FIELD = "UnknownField"
-INVALID_NAME = "InvalidName"
+INVALID_NAME = reasons.REASON_INVALID_NAME
 DUPLICATE_OBJECT = "DuplicateObject"
-DUPLICATE_VERSION = "DuplicateVersion"
-WORKFLOW_NOT_FOUND = "WorkflowNotFound"
+DUPLICATE_VERSION = reasons.REASON_DUPLICATE_VERSION
+WORKFLOW_NOT_FOUND = reasons.REASON_WORKFLOW_NOT_FOUND
 PUBLISHED_VERSION_NOT_FOUND = "PublishedVersionNotFound"
 WARNING_CODES = frozenset({WORKFLOW_NOT_FOUND, DUPLICATE_OBJECT})
 """Warnings unless --strict; every other code is an error."""

@@ -28,7 +28,7 @@ from flowplane.model.resources import (
     SAFETY_MESSAGE_MAX,
     SAFETY_REASON_MAX,
 )
-from flowplane.model.run import ANN_REPLAY, TriggerKind
+from flowplane.model.run import ANN_REPLAY, RunPhase, TriggerKind
 from flowplane.runtime.pinning import (
     TRIGGER_SUFFIX,
     pin_from_service,
@@ -334,7 +334,7 @@ def cmd_replay(api: Api, args: argparse.Namespace) -> int:
     name = args.run
     run = api.run(name)
     if not runs.is_finished(run):
-        phase = runs.run_phase(run) or "Pending"
+        phase = runs.run_phase(run) or RunPhase.PENDING
         raise OperationError(f"run {name} is {table.clean(phase, 16)}; only a finished run "
                              "(Succeeded or Failed) can be replayed")
     token = args.token or fresh_token()

@@ -15,7 +15,9 @@ from typing import Any
 
 from flowplane.cli.status import Outcome, condition, is_archived, is_paused, live_version, name_of
 from flowplane.cli.table import age, clean, format_table, human_duration, parse_time
-from flowplane.model.run import FINISHED_PHASES, ReplayResult, RunPhase, token_record
+from flowplane.model import reasons
+from flowplane.model.run import FINISHED_PHASES, ReplayResult, RunPhase, StepPhase, token_record
+from flowplane.reconcile.objects import service_name
 
 RUN_HEADERS = ("NAME", "VERSION", "TRIGGER", "PHASE", "STARTED", "DURATION", "ERROR", "AGE")
 STEP_HEADERS = ("NODE", "PHASE", "DURATION", "DETAIL")
@@ -141,7 +143,7 @@ def step_detail(step: Mapping[str, Any]) -> str:
         parts.append(error_text(step["error"], MAX_DETAIL))
     elif step.get("output") is not None:
         parts.append(output_text(step["output"]))
-    elif step.get("resumeAt") and step.get("phase") == "Running":
+    elif step.get("resumeAt") and step.get("phase") == StepPhase.RUNNING:
         parts.append(f"waiting until {clean(_text(step['resumeAt']), 40)}")
     attempts = step.get("attempts")
     if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts > 1:
@@ -158,7 +160,7 @@ def step_rows(run: Mapping[str, Any]) -> list[tuple[str, ...]]:
             continue
         rows.append((
             clean(_text(step.get("node")), 63) or "?",
-            clean(_text(step.get("phase")), 16) or "Pending",
+            clean(_text(step.get("phase")), 16) or StepPhase.PENDING,
             _elapsed(step.get("startedAt"), step.get("finishedAt")),
             step_detail(step),
         ))
@@ -238,24 +240,24 @@ def not_live_reason(workflow: Mapping[str, Any], service_exists: bool) -> str:
     if wanted is None and live_version(workflow) is None:
         return (f"{head}: nothing is published (phase {phase}); publish a version with "
                 f"`kubectl flowplane publish {name} N`")
-    ready = condition(workflow, "Ready")
+    ready = condition(workflow, reasons.READY)
     detail = ""
     if ready is not None:
         detail = (f" (Ready={clean(_text(ready.get('status')), 8)} "
                   f"{clean(_text(ready.get('reason')), 64)}: "
                   f"{clean(_text(ready.get('message')), MAX_FIELD)})")
     if not service_exists:
-        return (f"{head}: its trigger Service {name}-trigger does not exist yet (phase {phase})"
-                f"{detail}; is the operator running?")
+        return (f"{head}: its trigger Service {service_name(name)} does not exist yet "
+                f"(phase {phase}){detail}; is the operator running?")
     if isinstance(wanted, int) and live_version(workflow) != wanted:
         return f"{head}: v{wanted} is wanted but not live yet (phase {phase}){detail}"
-    return (f"{head}: its trigger Service {name}-trigger names no live version "
+    return (f"{head}: its trigger Service {service_name(name)} names no live version "
             f"(phase {phase}){detail}; is the operator running?")
 
 
 def paused_reason(workflow: Mapping[str, Any]) -> str:
     safety = _mapping(_status(workflow).get("safety"))
-    reason = clean(_text(safety.get("reason")), 64) or "SafetyPaused"
+    reason = clean(_text(safety.get("reason")), 64) or reasons.REASON_SAFETY_PAUSED
     message = clean(_text(safety.get("message")), MAX_FIELD)
     name = clean(name_of(workflow), 253)
     return (f"it is paused by a safety check ({reason}{': ' + message if message else ''}); "
@@ -295,11 +297,11 @@ def replay_outcome(run: Mapping[str, Any], token: str) -> Outcome | None:
 def describe_progress(run: Mapping[str, Any]) -> str:
     """What a timed-out wait says about the run."""
     status = _status(run)
-    phase = run_phase(run) or "Pending"
+    phase = run_phase(run) or RunPhase.PENDING
     if not status.get("executor") and phase in ("", RunPhase.PENDING):
         return f"it is {phase}, and no runtime has claimed it (is flowplane-runtime running?)"
     steps = [s for s in status.get("steps") or [] if isinstance(s, Mapping)]
-    current = next((s for s in steps if s.get("phase") == "Running"), None)
+    current = next((s for s in steps if s.get("phase") == StepPhase.RUNNING), None)
     if current is not None:
         return f"it is {phase}, at step {clean(_text(current.get('node')), 63)}"
     return f"it is {clean(phase, 16)}"

@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowplane.cli.table import version_number
+from flowplane.model import reasons
+from flowplane.model.reasons import PENDING_REASONS
+from flowplane.model.resources import (
+    API_VERSION,
+    CONDITION_REASON_PATTERN,
+    LABEL_WORKFLOW,
+    VersionPhase,
+    WorkflowPhase,
+)
+from flowplane.model.versions import free_version
+from flowplane.model.versions import next_version_number as _next_number
 
-PENDING_REASONS = frozenset({"Publishing", "VersionNotFound"})
-"""Ready=False reasons that mean "not done yet" rather than "rejected"."""
-REASON_PATTERN = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+REASON_PATTERN = re.compile(CONDITION_REASON_PATTERN)
 """metav1.Condition reason syntax: a safety reason becomes the SafetyPaused reason."""
 
 
@@ -56,7 +65,7 @@ def is_paused(wf: Obj) -> bool:
     status = _status(wf)
     safety = status.get("safety")
     tripped = isinstance(safety, Mapping) and safety.get("tripped") is True
-    return tripped or status.get("phase") == "PausedSafety"
+    return tripped or status.get("phase") == WorkflowPhase.PAUSED_SAFETY
 
 
 def is_suspended(wf: Obj) -> bool:
@@ -94,16 +103,16 @@ def require_version(versions: Sequence[Obj], number: int, workflow: str) -> Obj:
 
 
 def phase_of(version: Obj) -> str:
-    return str(_status(version).get("phase") or "Draft")
+    return str(_status(version).get("phase") or VersionPhase.DRAFT)
 
 
 def check_rollback(wf: Obj, version: Obj) -> None:
     """Rollback goes back to a version that was live before: one that is Inactive."""
     number = version_number(version)
     phase = phase_of(version)
-    if phase == "Inactive":
+    if phase == VersionPhase.INACTIVE:
         return
-    if phase == "Active" or live_version(wf) == number:
+    if phase == VersionPhase.ACTIVE or live_version(wf) == number:
         raise OperationError(f"v{number} is already live; nothing to roll back to")
     raise OperationError(
         f"v{number} cannot be rolled back to: it is {phase}, and rollback only goes back to a "
@@ -112,26 +121,23 @@ def check_rollback(wf: Obj, version: Obj) -> None:
 
 
 def next_version_number(versions: Sequence[Obj]) -> int:
-    return max([n for v in versions if (n := version_number(v)) is not None] + [0]) + 1
+    return _next_number(n for v in versions if (n := version_number(v)) is not None)
 
 
 def draft_name(workflow: str, number: int, taken: set[str]) -> str:
-    name = f"{workflow}-v{number}"
-    suffix = 1
-    while name in taken:
-        suffix += 1
-        name = f"{workflow}-v{number}-{suffix}"
-    return name
+    """A name for new draft v`number` that no object in `taken` holds (the number stays:
+    the plugin has announced it)."""
+    return free_version(workflow, number, taken, renumber=False)[1]
 
 
 def new_draft_body(workflow: str, namespace: str, number: int, name: str,
                    source: Obj) -> dict[str, Any]:
     source_number = version_number(source)
     return {
-        "apiVersion": "flowplane.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "WorkflowVersion",
         "metadata": {"name": name, "namespace": namespace,
-                     "labels": {"flowplane.dev/workflow": workflow}},
+                     "labels": {LABEL_WORKFLOW: workflow}},
         "spec": {
             "workflowRef": {"name": workflow},
             "version": number,
@@ -153,7 +159,7 @@ class Outcome:
 
 def _ready_for(wf: Obj, generation: int) -> Mapping[str, Any] | None:
     """The Ready condition, once the operator has acted on `generation` of the spec."""
-    ready = condition(wf, "Ready")
+    ready = condition(wf, reasons.READY)
     if ready is None:
         return None
     observed = ready.get("observedGeneration")
@@ -214,7 +220,7 @@ def resume_outcome(wf: Obj, token: str) -> Outcome | None:
 
 
 def describe_ready(wf: Obj) -> str:
-    ready = condition(wf, "Ready")
+    ready = condition(wf, reasons.READY)
     if ready is None:
         return "no Ready condition yet (is the operator running?)"
     return f"Ready={ready.get('status')} {ready.get('reason', '')}: {ready.get('message', '')}"

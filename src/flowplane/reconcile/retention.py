@@ -18,12 +18,16 @@ plan's owner reference).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from flowplane.model.resources import VersionPhase
+from flowplane.model.numbers import parse_decimal
+from flowplane.model.reasons import EVENT_VERSION_DELETED
+from flowplane.model.resources import ANN_ACTIVE_VERSION, ANN_PLAN, VersionPhase
+from flowplane.reconcile.context import Context
 from flowplane.reconcile.snapshot import VersionObj
+from flowplane.reconcile.writes import Delete, Kind
 
 MIN_RECHECK_SECONDS = 1.0
 """Timestamps have a resolution of one second: never ask to look again sooner than that."""
@@ -126,3 +130,50 @@ def plan_retention(
         delete=[d.version.meta.name for d in sorted(found, key=lambda d: d.version.number)
                 if d.delete],
         recheck_after=min(waits) if waits else None)
+
+
+def retire(ctx: Context, phases: Mapping[str, VersionPhase], *, live: VersionObj | None,
+           target: VersionObj | None, wanted: int | None) -> None:
+    """Step 9: delete the retired versions beyond spec.versionHistoryLimit (never the ones
+    in use).
+
+    Only versions this workflow owns, that were Inactive in the snapshot and stay so in
+    this decision, may go. Protected besides (plan_retention): the live version before
+    and after this decision and the one status names, the wanted one, what the trigger
+    Service names (even a Service that is not ours: the runtime pins runs from it) and
+    the owner of the plan it names, and every version a non-finished run is pinned to.
+    """
+    wf = ctx.wf
+    limit = wf.spec.versionHistoryLimit
+    if limit is None:
+        return
+    owned = [
+        v for v in ctx.canonical.values()
+        if phases.get(v.meta.name) == VersionPhase.INACTIVE
+        and any(r.uid == wf.meta.uid and r.controller for r in v.meta.owner_refs)
+    ]
+    active = {v.number for v in (live, target) if v is not None}
+    if wf.status.activeVersion is not None:
+        active.add(wf.status.activeVersion)
+    served: set[int] = set()
+    svc = ctx.family.service
+    if svc is not None:
+        served_number = parse_decimal(svc.meta.annotations.get(ANN_ACTIVE_VERSION))
+        if served_number is not None:
+            served.add(served_number)
+        plan = ctx.plans.get(svc.meta.annotations.get(ANN_PLAN, ""))
+        owners = {r.uid for r in plan.meta.owner_refs} if plan is not None else set()
+        served |= {v.number for v in ctx.canonical.values() if v.meta.uid in owners}
+    retention = plan_retention(
+        owned, limit, active=active, wanted=wanted, served=served,
+        pinned=ctx.family.pinned_versions, now=ctx.now,
+        grace_seconds=ctx.settings.version_retention_grace_seconds)
+    by_name = {v.meta.name: v for v in owned}
+    for name in retention.delete:
+        v = by_name[name]
+        ctx.write(Delete(Kind.VERSION, v.meta.name, v.meta.uid,
+                         why=f"retire v{v.number}: versionHistoryLimit {limit}"))
+        ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Normal", EVENT_VERSION_DELETED,
+                  f"deleted retired v{v.number} ({v.meta.name}) and its plan: "
+                  f"spec.versionHistoryLimit is {limit}")
+    ctx.decision.requeue_after = retention.recheck_after
