@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flowplane.reconcile.decide import endpoint_slice_name, service_name
+from flowplane.reconcile.objects import endpoint_slice_name, service_name
 from flowplane.reconcile.snapshot import (
     EndpointSliceObj,
     Family,

@@ -61,7 +61,6 @@ from flowplane.reconcile.compile_cache import CompileCache
 from flowplane.reconcile.context import Context
 from flowplane.reconcile.intent import Intent, Outcome, Target, choose_target, settled_outcome
 from flowplane.reconcile.objects import (
-    endpoint_slice_name,
     service_name,
     service_write,
     slice_conflict,
@@ -74,8 +73,7 @@ from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import Family, VersionObj, WorkflowObj
 from flowplane.reconcile.writes import Decision, Kind, Patch
 
-# The operator's Kopf layer (operator/runtime.py) imports the names along with decide().
-__all__ = ["decide", "endpoint_slice_name", "service_name"]
+__all__ = ["decide"]
 
 
 def decide(family: Family, settings: Settings, now: str,
