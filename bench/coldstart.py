@@ -124,6 +124,19 @@ def operator_stats(operator: OperatorProcess) -> dict[str, float]:
     return stats
 
 
+def wait_for_empty_queue(operator: OperatorProcess, timeout: float = 60.0) -> None:
+    """Until no family is queued or being reconciled. A watch can show a write before
+    the operator has counted it, so counters read right at convergence may be one short."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if metric_sum(operator.metrics(), "flowplane_queue_depth") == 0:
+                return
+        except OSError:  # a busy operator's metrics endpoint may time out; ask again
+            pass
+        time.sleep(0.05)
+
+
 def _operator_counters(operator: OperatorProcess) -> tuple[float, float]:
     stats = operator_stats(operator)
     return stats["writes"], stats["reconciles"]
@@ -263,6 +276,7 @@ def measure_cold_start(
                 result.control_plane_cpu_seconds = cp_cpu1 - cp_cpu0
             result.rss_at_converged_bytes = rss_bytes(pid)
             result.cpu_seconds_at_converged = cpu_seconds(pid)
+            wait_for_empty_queue(operator)
             result.operator = operator_stats(operator)
             log(f"cold start {workflows}: first write after {result.first_write_seconds}s, "
                 + (f"converged in {result.converged_seconds:.1f}s"

@@ -47,7 +47,6 @@ MANIFESTS = REPO / "manifests"
 OVERLAY = MANIFESTS / "overlays" / "namespaced"
 SYSTEM_NS = "flowplane-system"
 SA = "flowplane-operator"
-SA_USER = f"system:serviceaccount:{SYSTEM_NS}:{SA}"
 RUNTIME_SA = "flowplane-runtime"
 RUNTIME_LABEL = ("app.kubernetes.io/name", "flowplane-runtime")
 WF = "form-to-slack"

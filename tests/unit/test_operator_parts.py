@@ -194,7 +194,7 @@ def test_changed_runtime_endpoints_touch_only_the_wired_families() -> None:
 
     def svc(name: str, wired: bool) -> ServiceObj:
         return ServiceObj(meta=Meta(name=f"{name}-trigger", namespace="ns"),
-                          selector={"app": "rt"} if wired else None, cluster_ip=None, ports=())
+                          selector={"app": "rt"} if wired else None, ports=())
 
     class Idx(dict[Any, Any]):
         def get(self, key: Any, default: Any = None) -> Any:

@@ -23,7 +23,6 @@ from flowplane.runtime.executor import (
     cap_output,
     evaluate_branch,
     evaluate_transform,
-    initial_steps,
     json_size,
     loop_items,
     ordered,
@@ -322,13 +321,12 @@ def test_resume_walks_forward_and_never_repeats_a_finished_step() -> None:
     assert {n for n, s in steps.items() if s.phase == StepPhase.SKIPPED} == {"yes", "after"}
 
 
-def test_steps_by_node_and_initial_steps() -> None:
+def test_steps_by_node() -> None:
     steps = steps_by_node(LINEAR, [StepStatus(node="a", phase=StepPhase.SUCCEEDED),
                                    StepStatus(node="ghost", phase=StepPhase.FAILED)])
     assert list(steps) == list(LINEAR.order)
     assert steps["a"].phase == StepPhase.SUCCEEDED
     assert {steps[n].phase for n in ("t", "b", "c")} == {StepPhase.PENDING}
-    assert [s.node for s in initial_steps(LINEAR)] == list(LINEAR.order)
     assert outputs_of(recorded(LINEAR, ("t", S, {"body": 1}), ("a", F, {"x": 1}))) == {
         "t": {"body": 1}}
 

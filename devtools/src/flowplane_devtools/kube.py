@@ -95,9 +95,6 @@ class Kube:
             GROUP, VERSION, self.ns, PLURALS[kind], body)
         return result
 
-    def apply_yaml(self, text: str) -> list[dict[str, Any]]:
-        return [self.create(doc) for doc in yaml.safe_load_all(text) if doc]
-
     def get(self, kind: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.custom.get_namespaced_custom_object(
             GROUP, VERSION, self.ns, PLURALS[kind], name)

@@ -332,10 +332,6 @@ class LocalControlPlane:
         return self._ports
 
     @property
-    def apiserver_port(self) -> int:
-        return self.ports.apiserver
-
-    @property
     def server(self) -> str:
         """The API server URL, ``https://127.0.0.1:<port>``."""
         return f"https://127.0.0.1:{self.ports.apiserver}"
@@ -441,13 +437,6 @@ class LocalControlPlane:
             raise ControlPlaneError("kube-apiserver is already running")
         self._start_component("kube-apiserver", self._apiserver_ready, timeout=timeout)
         self._save_state()
-
-    def restart_apiserver(self, downtime: float = 0.0, *, kill: bool = False) -> None:
-        """Stop the apiserver, wait ``downtime`` seconds, start it again."""
-        self.stop_apiserver(kill=kill)
-        if downtime > 0:
-            time.sleep(downtime)
-        self.start_apiserver()
 
     def is_healthy(self) -> bool:
         """True when every component is alive and the apiserver answers /readyz with ok."""

@@ -159,7 +159,6 @@ class Ancestry:
                         bits |= self._ancestors[pc] | member_bits[pc]
             member_bits[c] = own
             self._ancestors[c] = bits
-        self._member_bits = member_bits
 
     def is_ancestor(self, candidate: int, node: int) -> bool:
         c = self._component_of[node]

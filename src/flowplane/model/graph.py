@@ -29,7 +29,6 @@ TRIGGER_TYPES: tuple[str, ...] = ("webhook", "schedule", "app")
 SYSTEM_TYPES: tuple[str, ...] = ("branch", "loop", "transform", "delay", "ai")
 OUT_PORTS: dict[str, tuple[str, ...]] = {"branch": ("true", "false"), "loop": ("body", "done")}
 """Named out-ports per node type; every other node has one unnamed out-port."""
-ALL_PORTS: tuple[str, ...] = ("true", "false", "body", "done")
 
 
 class Node(BaseModel):

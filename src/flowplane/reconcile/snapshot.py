@@ -147,7 +147,6 @@ class PlanObj:
 class ServiceObj:
     meta: Meta
     selector: Mapping[str, str] | None
-    cluster_ip: str | None
     ports: tuple[Mapping[str, Any], ...]
 
 
@@ -364,7 +363,6 @@ def service_from_body(body: Mapping[str, Any]) -> ServiceObj:
     return ServiceObj(
         meta=Meta.from_body(body),
         selector=dict(selector) if selector else None,
-        cluster_ip=spec.get("clusterIP"),
         ports=tuple(_plain(p) for p in spec.get("ports") or []),
     )
 

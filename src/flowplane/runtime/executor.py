@@ -211,10 +211,6 @@ def skip_rest(plan: PlanGraph, steps: dict[str, StepStatus]) -> None:
             steps[node_id] = steps[node_id].model_copy(update={"phase": StepPhase.SKIPPED})
 
 
-def initial_steps(plan: PlanGraph) -> list[StepStatus]:
-    return [StepStatus(node=n) for n in plan.order]
-
-
 def steps_by_node(plan: PlanGraph, recorded: Sequence[StepStatus]) -> dict[str, StepStatus]:
     """The recorded steps keyed by node, with a Pending entry for any node not recorded."""
     known = {s.node: s for s in recorded}
