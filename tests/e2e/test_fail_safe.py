@@ -19,6 +19,7 @@ from kubernetes.client.rest import ApiException
 from flowplane.model.resources import VERSION_MAX
 from flowplane_devtools.kube import Kube, install_crds, wait_for
 from flowplane_devtools.operator_process import OperatorProcess
+from tests.e2e.sentinel import edit_answered
 from tests.e2e.test_reliability import create_family, graph, version_body, wait_live, workflow_body
 
 pytestmark = pytest.mark.usefixtures("running_operator")
@@ -112,6 +113,39 @@ def test_a_trip_stored_before_the_bound_still_unwires(kube: Kube) -> None:
     paused = kube.condition("old-trip", "SafetyPaused")
     assert paused is not None and paused["status"] == "True"
     assert len(paused["reason"]) <= 1024 and len(paused["message"]) <= 1024
+
+
+def _safety_paused_events(kube: Kube, wf: str) -> int:
+    return sum(1 for e in kube.events(wf) if e.reason == "SafetyPaused")
+
+
+@pytest.mark.parametrize("resumed_at", ["not-a-time", "2999-01-01T00:00:00Z"])
+def test_a_resume_time_that_is_no_time_or_ahead_of_the_clock_trips_once(
+        kube: Kube, resumed_at: str) -> None:
+    """status.safety.resumedAt compared as text ("n" after "2"), or a time ahead of the
+    operator's clock, made every pass take the trip for a new one: a new trippedAt and a
+    SafetyPaused Event on each. The CRD now refuses what is not a time; one stored before
+    that, and a future one, trip once."""
+    wf = "odd-resume" if resumed_at == "not-a-time" else "future-resume"
+    create_family(kube, wf, versions=1, publishedVersion=1)
+    wait_live(kube, wf, 1)
+    trip = {"status": {"safety": {"tripped": True, "reason": "RunRateExceeded",
+                                  "message": "900 runs/min", "resumedAt": resumed_at}}}
+    if resumed_at == "not-a-time":
+        err = _refused(lambda: kube.patch("Workflow", wf, trip, status=True))
+        assert "status.safety.resumedAt" in (err.body or "")
+        _store_under_old_schema(kube, "status.safety", {"resumedAt": "string"}, wf, trip,
+                                status=True)
+    else:
+        kube.patch("Workflow", wf, trip, status=True)
+    wait_for(lambda: _unwired(kube, wf), 30, "unwired by the pause")
+    wait_for(lambda: kube.wf_status(wf).get("safety", {}).get("trippedAt"), 30, "stamped")
+    stamped = kube.wf_status(wf)["safety"]["trippedAt"]
+    for _ in range(2):  # two more passes: with the bug, each said SafetyPaused again
+        edit_answered(kube, f"{wf}-v1")
+    assert kube.wf_status(wf)["safety"]["trippedAt"] == stamped
+    assert kube.wf_status(wf)["phase"] == "PausedSafety"
+    assert _safety_paused_events(kube, wf) == 1
 
 
 # ---------------------------------------------------------------- defect 3: lost plan + edit

@@ -29,6 +29,7 @@ from tests.e2e.runtime_helpers import (
     wait_phase,
     webhook,
 )
+from tests.e2e.test_fail_safe import _store_under_old_schema
 
 pytestmark = pytest.mark.usefixtures("running_runtime")
 
@@ -269,6 +270,21 @@ def test_consecutive_failures_trip_the_safety_pause(kube: Kube, runtime: Runtime
         wait_phase(kube, accepted(runtime, kube, "broken"), "Failed")
     wait_for(lambda: kube.wf_status("broken").get("phase") == "PausedSafety", 20, "paused")
     assert kube.wf_status("broken")["safety"]["reason"] == "ConsecutiveFailures"
+
+
+def test_failures_trip_the_pause_after_a_resume_time_that_is_no_time(
+        kube: Kube, runtime: RuntimeProcess, sink: Sink) -> None:
+    """Failures count from the last resume. A resumedAt that is not a time (stored before
+    the CRD checked it) compared as text after every run, so none counted and the pause
+    could never trip; now it cuts off nothing."""
+    deploy(kube, "odd-broken", chain(webhook(), http_call("call", sink.url + "/status/503")))
+    _store_under_old_schema(kube, "status.safety", {"resumedAt": "string"}, "odd-broken",
+                            {"status": {"safety": {"tripped": False, "resumedAt": "not-a-time"}}},
+                            status=True)
+    for _ in range(3):
+        wait_phase(kube, accepted(runtime, kube, "odd-broken"), "Failed")
+    wait_for(lambda: kube.wf_status("odd-broken").get("phase") == "PausedSafety", 20, "paused")
+    assert kube.wf_status("odd-broken")["safety"]["reason"] == "ConsecutiveFailures"
 
 
 def test_replay_pins_to_the_live_version_and_is_refused_while_paused(

@@ -220,6 +220,25 @@ def test_safety_pause_blocks_publish_until_resume(world: FakeWorld) -> None:
     world.check_invariants()
 
 
+@pytest.mark.parametrize("resumed_at", ["not-a-time", "9999", "2026-13-45T99:99:99Z", "",
+                                        "2999-01-01T00:00:00Z"])
+def test_a_safety_status_with_a_resumedAt_that_is_no_time_settles(
+        world: FakeWorld, resumed_at: str) -> None:
+    """status.safety is anyone's to write. A resumedAt that is not a timestamp compared as
+    text ("n" sorts after "2"), and one ahead of the operator's clock stayed after every
+    trippedAt it stamped: either way every pass took the trip for a new one (a new
+    trippedAt, a status write and a SafetyPaused Event), forever."""
+    published(world, 1)
+    world.edit(Kind.WORKFLOW, WF, {"status": {"safety": {
+        "tripped": True, "reason": "RunRateExceeded", "message": "900 runs/min",
+        "resumedAt": resumed_at}}})
+    world.converge()
+    assert world.wf_status()["phase"] == "PausedSafety"
+    assert world.wf_status()["safety"]["trippedAt"]
+    assert "selector" not in world.service()["spec"]
+    assert not world.decide(WF)  # settled: nothing more to write or say
+
+
 def test_suspend_keeps_pointer_but_unwires(world: FakeWorld) -> None:
     published(world, 1)
     world.edit(Kind.WORKFLOW, WF, {"spec": {"suspend": True}})

@@ -183,10 +183,17 @@ A = "2026-12-02T10:00:0"
         ([(A + "1Z", "Succeeded"), (A + "2Z", "Failed")], A + "0Z", 1),
         ([("2026-12-02T10:00:01.250Z", "Failed"), ("2026-12-02T10:00:01.500Z", "Failed"),
           ("2026-12-02T10:00:02.000Z", "Failed")], "", 3),
+        ([(A + "1Z", "Failed"), (A + "2Z", "Failed"), (A + "3Z", "Failed")], "not-a-time", 3),
+        ([(A + "1Z", "Failed"), (A + "2Z", "Failed")], "9999", 2),
+        ([(A + "1.250Z", "Succeeded"), (A + "1Z", "Failed")], "", 0),
+        ([(A + "2Z", "Failed"), (A + "1Z", "Failed")], "2026-12-02T11:00:01+01:00", 2),
+        ([("garbage", "Succeeded"), (A + "1Z", "Failed")], "", 1),
     ],
     ids=["none", "one", "three", "success-breaks-the-streak", "newest-succeeded",
          "unsorted-input", "since-cuts-off", "all-before-resume", "all-after-resume",
-         "success-before-failure", "milliseconds"],
+         "success-before-failure", "milliseconds", "since-no-time", "since-a-bare-year",
+         "milliseconds-after-whole-seconds", "since-in-another-offset",
+         "finished-no-time-is-oldest"],
 )
 def test_trailing_failures(finished: list[tuple[str, str]], since: str, count: int) -> None:
     assert trailing_failures(finished, since) == count

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from flowplane.cli.status import Outcome, condition, is_archived, is_paused, live_version, name_of
-from flowplane.cli.table import age, clean, format_table, human_duration, parse_time
+from flowplane.cli.table import age, clean, format_table, human_duration
 from flowplane.model import reasons
 from flowplane.model.run import FINISHED_PHASES, ReplayResult, RunPhase, StepPhase, token_record
+from flowplane.model.timestamps import parse_timestamp
 from flowplane.reconcile.objects import service_name
 
 RUN_HEADERS = ("NAME", "VERSION", "TRIGGER", "PHASE", "STARTED", "DURATION", "ERROR", "AGE")
@@ -65,7 +66,7 @@ def seconds_text(seconds: float) -> str:
 
 
 def _elapsed(started: Any, finished: Any) -> str:
-    start, end = parse_time(_text(started)), parse_time(_text(finished))
+    start, end = parse_timestamp(_text(started)), parse_timestamp(_text(finished))
     return seconds_text((end - start).total_seconds()) if start and end else ""
 
 
@@ -100,7 +101,7 @@ def run_rows(runs: Sequence[Mapping[str, Any]], now: datetime,
 
     def key(run: Mapping[str, Any]) -> tuple[str, str]:
         meta = _mapping(run.get("metadata"))
-        created = parse_time(_text(meta.get("creationTimestamp")))
+        created = parse_timestamp(_text(meta.get("creationTimestamp")))
         return (created.isoformat() if created else "", name_of(run))
 
     ordered = sorted(runs, key=key, reverse=True)
@@ -168,7 +169,7 @@ def step_rows(run: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _when(raw: Any, now: datetime) -> str:
-    when = parse_time(_text(raw))
+    when = parse_timestamp(_text(raw))
     if when is None:
         return clean(_text(raw), 40) if raw else ""
     return f"{clean(_text(raw), 40)} ({human_duration((now - when).total_seconds())} ago)"

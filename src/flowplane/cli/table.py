@@ -5,22 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from flowplane.model.timestamps import parse_timestamp
 
 VERSION_HEADERS = ("VERSION", "NAME", "PHASE", "LABEL", "LIVE", "FORKED-FROM", "ERRORS", "AGE")
 MAX_LABEL = 48
-
-
-def parse_time(raw: str | None) -> datetime | None:
-    """An RFC 3339 timestamp as the API writes it (`2026-01-02T03:04:05Z`), or None."""
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def human_duration(seconds: float) -> str:
@@ -55,7 +46,7 @@ def human_duration(seconds: float) -> str:
 
 
 def age(created: str | None, now: datetime) -> str:
-    when = parse_time(created)
+    when = parse_timestamp(created)
     return human_duration((now - when).total_seconds()) if when else "<unknown>"
 
 

@@ -206,8 +206,10 @@ class SafetyStatus(_Model):
         "maxLength": SAFETY_REASON_MAX, "pattern": CONDITION_REASON_PATTERN})
     message: str | None = Field(default=None, json_schema_extra={
         "maxLength": SAFETY_MESSAGE_MAX})
-    trippedAt: str | None = None
-    resumedAt: str | None = None
+    # RFC 3339 in the CRD; read without trusting it (model/timestamps.py): an object
+    # stored before the format was checked must still read as tripped.
+    trippedAt: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
+    resumedAt: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
     lastResumeToken: str | None = None
 
 

@@ -56,6 +56,7 @@ from flowplane.model.resources import (
     WorkflowPhase,
     WorkflowSpec,
 )
+from flowplane.model.timestamps import parse_timestamp
 from flowplane.reconcile import edits, identity, plans, status
 from flowplane.reconcile.compile_cache import CompileCache
 from flowplane.reconcile.context import Context
@@ -197,11 +198,16 @@ class _Decider:
                           "resumed from safety pause; publishing is allowed again")
             safety.lastResumeToken = resume_token
         tripped = bool(safety and safety.tripped)
+        tripped_at = parse_timestamp(safety.trippedAt) if safety else None
+        resumed_at = parse_timestamp(safety.resumedAt) if safety else None
         fresh_trip = safety is not None and safety.tripped and (
-            not safety.trippedAt or (safety.resumedAt or "") > safety.trippedAt
-        )
+            tripped_at is None or (resumed_at is not None and resumed_at > tripped_at))
         if safety is not None and fresh_trip:
-            safety.trippedAt = ctx.now
+            # Never stamped before the resume it follows: with a resumedAt ahead of our
+            # clock (skew, or a hand edit), every pass would take the trip for a new one.
+            now = parse_timestamp(ctx.now)
+            safety.trippedAt = (safety.resumedAt if resumed_at is not None and now is not None
+                                and resumed_at > now else ctx.now)
             ctx.event(Kind.WORKFLOW, wf.meta.name, wf.meta.uid, "Warning", EVENT_SAFETY_PAUSED,
                       f"safety pause: {safety.reason or 'tripped'}: {safety.message or ''}"
                       .rstrip(": "))

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 from flowplane.model.numbers import parse_decimal
 from flowplane.model.reasons import EVENT_VERSION_DELETED
 from flowplane.model.resources import ANN_ACTIVE_VERSION, ANN_PLAN, VersionPhase
+from flowplane.model.timestamps import parse_timestamp
 from flowplane.reconcile.context import Context
 from flowplane.reconcile.snapshot import VersionObj
 from flowplane.reconcile.writes import Delete, Kind
@@ -38,16 +38,6 @@ class _Verdict:
     version: VersionObj
     delete: bool
     wait: float | None = None  # seconds until the grace is over (only when that is all)
-
-
-def _parse(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def retired_at(v: VersionObj) -> str | None:
@@ -76,13 +66,13 @@ def _verdicts(
     inactive = sorted((v for v in versions if v.status.phase == VersionPhase.INACTIVE),
                       key=lambda v: (v.number, v.meta.name), reverse=True)
     protected = {*active, *served, *pinned} | ({wanted} if wanted is not None else set())
-    now_at = _parse(now)
+    now_at = parse_timestamp(now)
     for v in inactive[limit:]:
         if v.number in protected:
             yield _Verdict(v, False)
             continue
         if grace_seconds > 0:
-            retired = _parse(retired_at(v))
+            retired = parse_timestamp(retired_at(v))
             if retired is None or now_at is None:
                 yield _Verdict(v, False)
                 continue

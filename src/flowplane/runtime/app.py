@@ -29,6 +29,7 @@ from flowplane.model.run import (
     WorkflowRunStatus,
     token_record,
 )
+from flowplane.model.timestamps import parse_timestamp
 from flowplane.runtime import metrics, routing, safety
 from flowplane.runtime.actions import DestinationGuard, GuardedResolver
 from flowplane.runtime.connectors import load_connectors
@@ -47,7 +48,7 @@ from flowplane.runtime.pinning import (
     synthetic_event,
 )
 from flowplane.runtime.settings import RuntimeSettings
-from flowplane.runtime.worker import Worker, claim_is_stale, parse_time
+from flowplane.runtime.worker import Worker, claim_is_stale
 
 log = logging.getLogger("flowplane.runtime")
 UNCLAIMED_GRACE = 1.0
@@ -70,7 +71,7 @@ def _run_status(obj: Mapping[str, Any]) -> WorkflowRunStatus:
 
 
 def _epoch(stamp: str | None) -> float:
-    parsed = parse_time(stamp)
+    parsed = parse_timestamp(stamp)
     return parsed.timestamp() if parsed else 0.0
 
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from flowplane.model.numbers import parse_decimal
+from flowplane.model.timestamps import parse_timestamp
 
 WINDOW_SECONDS = 60.0
 ANN_MAX_RUNS = "flowplane.dev/max-runs-per-minute"
 RUN_RATE_EXCEEDED = "RunRateExceeded"
 CONSECUTIVE_FAILURES = "ConsecutiveFailures"
+_DAWN = datetime.min.replace(tzinfo=UTC)
+"""Where a finishedAt that names no time sorts: before every run."""
 
 
 def rate_limit_for(default: int, namespace_annotations: Mapping[str, str] | None) -> int:
@@ -61,10 +65,17 @@ class RateWindow:
 
 
 def trailing_failures(finished: Iterable[tuple[str, str]], since: str = "") -> int:
-    """How many of the newest finished runs failed in a row: (finishedAt, phase) pairs."""
+    """How many of the newest finished runs failed in a row: (finishedAt, phase) pairs.
+
+    Times are compared as times: status.safety.resumedAt (`since`) is anyone's to write,
+    and compared as text a value like "not-a-time" sorted after every run, so no failure
+    counted and the pause could never trip. A `since` that names no time cuts off nothing.
+    """
+    since_at = parse_timestamp(since)
     count = 0
-    for finished_at, phase in sorted(finished, reverse=True):
-        if since and finished_at < since:
+    for at, phase in sorted(((parse_timestamp(f) or _DAWN, p) for f, p in finished),
+                            reverse=True):
+        if since_at is not None and at < since_at:
             break
         if phase != "Failed":
             break

@@ -37,6 +37,7 @@ from flowplane.model.run import (
     WorkflowRunSpec,
     WorkflowRunStatus,
 )
+from flowplane.model.timestamps import parse_timestamp
 from flowplane.runtime import actions, executor
 from flowplane.runtime.connectors import Connector
 from flowplane.runtime.executor import Outcome, PlanGraph, RunInfo, Scope
@@ -57,27 +58,15 @@ class ClaimLost(Exception):
     """Another replica owns the run now; stop without writing."""
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-
-
 def claim_is_stale(status: WorkflowRunStatus, now: datetime) -> bool:
     if status.executor is None:
         return True
-    beat = parse_time(status.executor.heartbeatAt)
+    beat = parse_timestamp(status.executor.heartbeatAt)
     return beat is None or (now - beat).total_seconds() > status.executor.leaseSeconds
 
 
 def _duration(start: str | None, end: str) -> str | None:
-    a, b = parse_time(start), parse_time(end)
+    a, b = parse_timestamp(start), parse_timestamp(end)
     if a is None or b is None:
         return None
     seconds = max(0.0, (b - a).total_seconds())
@@ -360,7 +349,7 @@ class Worker:
             steps[node] = steps[node].model_copy(update={
                 "phase": StepPhase.RUNNING, "startedAt": started, "resumeAt": resume_at})
             await handle.write({"steps": _dump(executor.ordered(plan, steps))})
-        wake = parse_time(resume_at) or datetime.now(UTC)
+        wake = parse_timestamp(resume_at) or datetime.now(UTC)
         await asyncio.sleep(max(0.0, (wake - datetime.now(UTC)).total_seconds()))
         return Outcome(True, {})
 
@@ -441,7 +430,7 @@ def executor_resume(recorded: str | None, started: str, seconds: float) -> str:
     """When a delay ends: as recorded, else `seconds` after it started."""
     if recorded:
         return recorded
-    start = parse_time(started) or datetime.now(UTC)
+    start = parse_timestamp(started) or datetime.now(UTC)
     return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
