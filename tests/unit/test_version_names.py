@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowplane.model.versions import free_version, next_version_number, version_name
+from flowplane.model.versions import draft_body, free_version, next_version_number, version_name
 
 
 def test_version_name() -> None:
@@ -39,3 +39,20 @@ def test_next_version_number(numbers: list[int], expected: int) -> None:
 def test_free_version(number: int, taken: set[str], renumber: bool,
                       expected: tuple[int, str]) -> None:
     assert free_version("wf", number, taken, renumber=renumber) == expected
+
+
+def test_a_draft_is_the_same_object_for_the_plugin_and_the_fork() -> None:
+    graph = {"nodes": [{"id": "t"}], "edges": []}
+    plain = draft_body("wf", "team-a", "wf-v4", 4, 2, graph)
+    assert plain == {
+        "apiVersion": "flowplane.dev/v1alpha1", "kind": "WorkflowVersion",
+        "metadata": {"name": "wf-v4", "namespace": "team-a",
+                     "labels": {"flowplane.dev/workflow": "wf"}},
+        "spec": {"workflowRef": {"name": "wf"}, "version": 4, "label": "Draft from v2",
+                 "graph": graph},
+    }
+    forked = draft_body("wf", "team-a", "wf-v4", 4, 2, graph,
+                        {"annotations": {"flowplane.dev/forked-from": "2"}})
+    assert forked["metadata"]["annotations"] == {"flowplane.dev/forked-from": "2"}
+    assert {k: v for k, v in forked.items() if k != "metadata"} == {
+        k: v for k, v in plain.items() if k != "metadata"}

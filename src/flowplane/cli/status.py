@@ -15,13 +15,11 @@ from flowplane.cli.table import version_number
 from flowplane.model import reasons
 from flowplane.model.reasons import PENDING_REASONS
 from flowplane.model.resources import (
-    API_VERSION,
     CONDITION_REASON_PATTERN,
-    LABEL_WORKFLOW,
     VersionPhase,
     WorkflowPhase,
 )
-from flowplane.model.versions import free_version
+from flowplane.model.versions import draft_body, free_version
 from flowplane.model.versions import next_version_number as _next_number
 
 REASON_PATTERN = re.compile(CONDITION_REASON_PATTERN)
@@ -132,19 +130,8 @@ def draft_name(workflow: str, number: int, taken: set[str]) -> str:
 
 def new_draft_body(workflow: str, namespace: str, number: int, name: str,
                    source: Obj) -> dict[str, Any]:
-    source_number = version_number(source)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "WorkflowVersion",
-        "metadata": {"name": name, "namespace": namespace,
-                     "labels": {LABEL_WORKFLOW: workflow}},
-        "spec": {
-            "workflowRef": {"name": workflow},
-            "version": number,
-            "label": f"Draft from v{source_number}",
-            "graph": _spec(source).get("graph") or {"nodes": [], "edges": []},
-        },
-    }
+    return draft_body(workflow, namespace, name, number, version_number(source),
+                      _spec(source).get("graph") or {"nodes": [], "edges": []})
 
 
 # ------------------------------------------------------------------ waiting

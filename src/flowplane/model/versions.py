@@ -3,7 +3,10 @@ the next version of a workflow, so both name a new draft the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from flowplane.model.resources import API_VERSION, LABEL_WORKFLOW
 
 
 def version_name(workflow: str, number: int) -> str:
@@ -36,3 +39,22 @@ def free_version(workflow: str, number: int, taken: Collection[str], *,
             suffix += 1
             name = f"{version_name(workflow, number)}-{suffix}"
     return number, name
+
+
+def draft_body(workflow: str, namespace: str, name: str, number: int, source: object,
+               graph: Any, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A new draft WorkflowVersion `name` of `workflow` holding `graph`, made from
+    v`source`: the object both the plugin's new-draft and the operator's fork of an edit
+    create (the fork adds its forked-from annotation and owner in `metadata`)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "WorkflowVersion",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {LABEL_WORKFLOW: workflow}, **(metadata or {})},
+        "spec": {
+            "workflowRef": {"name": workflow},
+            "version": number,
+            "label": f"Draft from v{source}",
+            "graph": graph,
+        },
+    }

@@ -28,6 +28,7 @@ from flowplane.model.resources import (
     MANAGED_BY,
     SLICE_MANAGER,
 )
+from flowplane.model.versions import draft_body
 from flowplane.reconcile.settings import Settings
 from flowplane.reconcile.snapshot import (
     ANN_FORKED_FROM,
@@ -152,23 +153,10 @@ def plan_body(v: VersionObj, plan: Plan, name: str, namespace: str) -> dict[str,
 def fork_body(wf: WorkflowObj, namespace: str, live: VersionObj, number: int, name: str
               ) -> dict[str, Any]:
     """The draft that saves an edit of live version `live` (its graph as edited)."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "WorkflowVersion",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {LABEL_WORKFLOW: wf.meta.name},
-            "annotations": {ANN_FORKED_FROM: str(live.number)},
-            "ownerReferences": [owner_ref(wf).to_api()],
-        },
-        "spec": {
-            "workflowRef": {"name": wf.meta.name},
-            "version": number,
-            "label": f"Draft from v{live.number}",
-            "graph": live.graph_raw,
-        },
-    }
+    return draft_body(wf.meta.name, namespace, name, number, live.number, live.graph_raw, {
+        "annotations": {ANN_FORKED_FROM: str(live.number)},
+        "ownerReferences": [owner_ref(wf).to_api()],
+    })
 
 
 # ------------------------------------------------------------------ trigger Service
