@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
@@ -53,6 +52,7 @@ from flowplane.model.resources import (
     WorkflowStatus,
     WorkflowVersionStatus,
 )
+from flowplane.model.timestamps import format_timestamp
 
 MERGE = "application/merge-patch+json"
 RUNTIME_SELECTOR = {"app.kubernetes.io/name": "flowplane-runtime"}
@@ -168,8 +168,6 @@ def measure_operator(api: client.ApiClient, namespace: str, *, workflows: int = 
 # ----------------------------------------------------------------------------- floor
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _conditions(now: str, generation: int, *specs: tuple[str, bool, str, str]) -> list[Json]:
@@ -226,7 +224,7 @@ class Floor:
         })
         self.writes += 1
         self.plans[(workflow, number)] = PlanRef(configMap=name, hash=plan.hash,
-                                                 steps=plan.steps, compiledAt=_now())
+                                                 steps=plan.steps, compiledAt=format_timestamp())
         self.trigger_type[(workflow, number)] = plan.trigger_type
 
     def _service_body(self, workflow: str, number: int) -> Json:
@@ -299,7 +297,7 @@ class Floor:
 
     def bootstrap(self, workflow: str, number: int) -> None:
         """The converged state with `number` live (setup, not measured)."""
-        now = _now()
+        now = format_timestamp()
         self._create_plan(workflow, number)
         self._create_service(workflow, number)
         self._patch_status(VERSION_PLURAL, f"{workflow}-v{number}",
@@ -309,7 +307,7 @@ class Floor:
 
     def publish(self, workflow: str, old: int, new: int) -> None:
         """The publish path of decide(), as direct writes, in the operator's order."""
-        now = _now()
+        now = format_timestamp()
         self._patch_status(VERSION_PLURAL, f"{workflow}-v{new}",
                            {"phase": VersionPhase.COMPILING.value})
         if (workflow, new) not in self.plans:
@@ -375,7 +373,7 @@ class ColdFloor(Floor):
             ("Active", False, "NotPublished", "not published"))}
 
     def first_reconcile(self, workflow: str, live: int, versions: int) -> None:
-        now = _now()
+        now = format_timestamp()
         for n in range(1, versions + 1):
             self._adopt(workflow, n)
         self._create_service(workflow)

@@ -68,11 +68,11 @@ from bench.common import (
 from bench.profiling import PySpy
 from flowplane.model.resources import API_VERSION
 from flowplane.model.run import RUN_PLURAL, TriggerKind
+from flowplane.model.timestamps import format_timestamp
 from flowplane.runtime.kubeapi import ApiError, KubeApi, custom_path
 from flowplane.runtime.pinning import (
     Pin,
     now_precise,
-    now_rfc3339,
     pin_from_service,
     random_run_name,
     run_body,
@@ -332,7 +332,7 @@ class FloorClient:
         self.created_at = 0.0  # perf_counter() when the last create was answered
 
     def body(self, i: int) -> Json:
-        event = {**self.event, "body": payload(i), "receivedAt": now_rfc3339()}
+        event = {**self.event, "body": payload(i), "receivedAt": format_timestamp()}
         return run_body(name=random_run_name(self.pin.workflow), pin=self.pin,
                         trigger=TriggerKind.WEBHOOK, event=event, workflow_uid=self.uid)
 
@@ -351,7 +351,7 @@ class FloorClient:
         return answer, str((obj.get("metadata") or {}).get("name") or "")
 
     def _executor(self) -> Json:
-        return {"id": FLOOR_EXECUTOR, "heartbeatAt": now_rfc3339(), "leaseSeconds": 15}
+        return {"id": FLOOR_EXECUTOR, "heartbeatAt": format_timestamp(), "leaseSeconds": 15}
 
     def _final(self, started: str) -> Json:
         end = now_precise()

@@ -18,6 +18,7 @@ import yaml
 
 from flowplane.model.resources import GROUP, VERSION
 from flowplane.model.run import ANN_REPLAY, RUN_PLURAL
+from flowplane.model.timestamps import format_timestamp
 from flowplane_devtools.kube import Kube, wait_for
 from flowplane_devtools.operator_process import RuntimeProcess
 from tests.e2e.plugin_helpers import Plugin, failed, ok
@@ -54,7 +55,7 @@ def patch_run_status(kube: Kube, name: str, status: dict[str, Any]) -> None:
 
 
 def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(when)
 
 
 def start(plugin: Plugin, *argv: str) -> tuple[str, int]:

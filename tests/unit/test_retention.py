@@ -10,12 +10,13 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from flowplane.model.resources import Condition, VersionPhase, WorkflowVersionStatus
+from flowplane.model.timestamps import format_timestamp
 from flowplane.operator import reconciler as reconciler_module
 from flowplane.operator.config import parse_options
 from flowplane.operator.indexes import Indexes
 from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import Retry
-from flowplane.operator.reconciler import FamilyReconciler, utc_now
+from flowplane.operator.reconciler import FamilyReconciler
 from flowplane.reconcile.decide import decide
 from flowplane.reconcile.retention import plan_retention
 from flowplane.reconcile.settings import Settings
@@ -356,7 +357,7 @@ def test_the_family_is_decided_again_when_the_grace_is_over() -> None:
     w.add_version(2, simple_graph("v2"))
     publish(w, 1)
     publish(w, 2)
-    w.edit(Kind.VERSION, f"{WF}-v1", {"status": {"deactivatedAt": utc_now()}})
+    w.edit(Kind.VERSION, f"{WF}-v1", {"status": {"deactivatedAt": format_timestamp()}})
 
     async def reconcile(reconciler: FamilyReconciler, key: FamilyKey) -> bool:
         await reconciler.reconcile(key)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from flowplane.model.timestamps import parse_timestamp
+from flowplane.model.timestamps import format_timestamp, parse_timestamp
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -29,3 +29,11 @@ def test_parse_timestamp(text: str | None, expected: datetime | None) -> None:
 def test_the_same_instant_in_two_offsets_compares_equal() -> None:
     utc, cet = parse_timestamp("2026-01-02T11:00:00Z"), parse_timestamp("2026-01-02T12:00:00+01:00")
     assert utc is not None and cet is not None and utc == cet
+
+
+def test_format_timestamp_writes_what_parse_timestamp_reads() -> None:
+    at = datetime(2026, 1, 2, 11, 0, 0, 999999, tzinfo=UTC)
+    assert format_timestamp(at) == "2026-01-02T11:00:00Z"  # whole seconds, as the API
+    assert parse_timestamp(format_timestamp(at)) == at.replace(microsecond=0)
+    now = parse_timestamp(format_timestamp())
+    assert now is not None and now.tzinfo is not None

@@ -10,6 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def format_timestamp(at: datetime | None = None) -> str:
+    """`at` (a UTC time; default: now) as the API writes a time: whole seconds, `Z`."""
+    return (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_timestamp(text: str | None) -> datetime | None:
     """The time `text` names, timezone-aware, or None if it names none (never raises)."""
     if not text or not isinstance(text, str):

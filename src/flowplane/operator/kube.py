@@ -7,7 +7,6 @@ import logging
 import os
 import socket
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
@@ -15,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from flowplane.kubeconfig import load_configuration
 from flowplane.model.resources import GROUP, VERSION, VERSION_PLURAL, WORKFLOW_PLURAL
+from flowplane.model.timestamps import format_timestamp
 from flowplane.operator.refusals import refusal_of
 from flowplane.reconcile.writes import Event, Kind
 
@@ -33,8 +33,6 @@ def load_client_config() -> kubernetes.client.ApiClient:
     return kubernetes.client.ApiClient(config)
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class KubeClient:
@@ -143,7 +141,7 @@ class KubeClient:
         api_version = {Kind.SERVICE: "v1", Kind.CONFIGMAP: "v1",
                        Kind.ENDPOINT_SLICE: "discovery.k8s.io/v1"}.get(
                            event.kind, f"{GROUP}/{VERSION}")
-        now = _now()
+        now = format_timestamp()
         name = f"{event.name[:240].rstrip('-.')}.{uuid.uuid4().hex[:12]}"
         body = {
             "apiVersion": "v1",

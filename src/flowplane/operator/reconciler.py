@@ -12,11 +12,11 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from flowplane.model.timestamps import format_timestamp
 from flowplane.operator import metrics
 from flowplane.operator.applier import Applier, NameTaken, WriteRefused
 from flowplane.operator.expectations import Expectations, ObjKey
@@ -42,8 +42,6 @@ TERMINATING_RETRY = 30.0
 """Seconds between attempts while a family's namespace is being deleted."""
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class FamilyReconciler:
@@ -148,7 +146,7 @@ class FamilyReconciler:
             raise Retry(delay=wait, why="waiting for the watch to show our last writes")
         t0 = time.perf_counter()
         try:
-            settings, now = self.settings_for(key[0]), utc_now()
+            settings, now = self.settings_for(key[0]), format_timestamp()
             if len(family.versions) > LARGE_FAMILY:  # compiling may take a while: off the loop
                 decision = await asyncio.to_thread(decide, family, settings, now,
                                                    self.compile_cache)

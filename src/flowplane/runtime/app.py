@@ -29,7 +29,7 @@ from flowplane.model.run import (
     WorkflowRunStatus,
     token_record,
 )
-from flowplane.model.timestamps import parse_timestamp
+from flowplane.model.timestamps import format_timestamp, parse_timestamp
 from flowplane.runtime import metrics, routing, safety
 from flowplane.runtime.actions import DestinationGuard, GuardedResolver
 from flowplane.runtime.connectors import load_connectors
@@ -39,7 +39,6 @@ from flowplane.runtime.kubeapi import ApiError, KubeApi, core_path, custom_path
 from flowplane.runtime.pinning import (
     TRIGGER_SUFFIX,
     Pin,
-    now_rfc3339,
     pin_from_service,
     random_run_name,
     replay_run_name,
@@ -298,7 +297,7 @@ class Runtime:
                 metrics.RUNS_FINISHED.labels(phase.value).inc()
                 await self._after_finish(key[0], handle.spec.workflowRef.name, handle.name,
                                          handle.uid, phase,
-                                         handle.status.finishedAt or now_rfc3339())
+                                         handle.status.finishedAt or format_timestamp())
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -366,7 +365,7 @@ class Runtime:
             return  # tripped already (our cache may not show our own write yet)
         self._tripping[key] = (time.monotonic(), resume)
         patch = {"status": {"safety": {"tripped": True, "reason": reason,
-                                       "message": message[:1024], "trippedAt": now_rfc3339()}}}
+                                       "message": message[:1024], "trippedAt": format_timestamp()}}}
         try:
             obj = await self.api.merge_patch(
                 custom_path(WORKFLOW_PLURAL, namespace, workflow, "status"), patch)
@@ -407,7 +406,7 @@ class Runtime:
         workflow = str((spec.get("workflowRef") or {}).get("name") or "")
         pin = self.pin_of(namespace, workflow)
         paused = self.paused_reason(namespace, workflow)
-        record: dict[str, Any] = {"token": token_record(token), "time": now_rfc3339()}
+        record: dict[str, Any] = {"token": token_record(token), "time": format_timestamp()}
         if paused or pin is None:
             record.update(result="Rejected", reason="SafetyPaused" if paused else "NotLive",
                           message=(f"{workflow} is paused by a safety check ({paused}); resume "
@@ -486,7 +485,7 @@ class Runtime:
             del self._schedule_marks[key]
 
     async def _fire(self, namespace: str, pin: Pin, tick: datetime) -> None:
-        stamp = tick.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = format_timestamp(tick)
         event = synthetic_event(body={"scheduledAt": stamp}, received_at=stamp, path="/")
         result = await self.accept(namespace, pin, event, TriggerKind.SCHEDULE,
                                    name=schedule_run_name(pin.workflow, tick))
@@ -563,7 +562,7 @@ class Runtime:
 
     async def event(self, namespace: str, kind: str, name: str, uid: str, type_: str,
                     reason: str, message: str) -> None:
-        now = now_rfc3339()
+        now = format_timestamp()
         body = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"generateName": f"{name[:200]}.", "namespace": namespace},

@@ -29,6 +29,7 @@ from flowplane.model.resources import (
     MANAGED_BY,
 )
 from flowplane.model.run import LABEL_TRIGGER, TriggerKind
+from flowplane.model.timestamps import format_timestamp
 
 TRIGGER_SUFFIX = "-trigger"
 MAX_VERSION = 2**53
@@ -68,8 +69,6 @@ def pin_from_service(service_name: str, annotations: Mapping[str, str] | None) -
                trigger_type=str(ann.get(ANN_TRIGGER_TYPE) or ""))
 
 
-def now_rfc3339(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_precise() -> str:
@@ -134,4 +133,4 @@ def synthetic_event(*, body: Any = None, received_at: str | None = None,
                     path: str = "/", method: str = "POST") -> dict[str, Any]:
     """The event of a run no request started (manual, schedule)."""
     return {"method": method, "path": path, "query": {}, "headers": {},
-            "body": body, "receivedAt": received_at or now_rfc3339()}
+            "body": body, "receivedAt": received_at or format_timestamp()}

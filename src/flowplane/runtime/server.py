@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from flowplane.model.run import TriggerKind
+from flowplane.model.timestamps import format_timestamp
 from flowplane.runtime import metrics, routing
 from flowplane.runtime.app import Runtime
-from flowplane.runtime.pinning import now_rfc3339, pin_from_service
+from flowplane.runtime.pinning import pin_from_service
 
 
 def _answer(body: Any, status: int, headers: Any = None) -> web.Response:
@@ -72,7 +73,7 @@ def event_app(runtime: Runtime) -> web.Application:
         event = {"method": request.method.upper(), "path": request.path,
                  "query": {k: v for k, v in request.query.items()},
                  "headers": routing.event_headers(request.headers), "body": body,
-                 "receivedAt": now_rfc3339()}
+                 "receivedAt": format_timestamp()}
         result = await runtime.accept(namespace, decision.pin, event, TriggerKind.WEBHOOK)
         if isinstance(result, routing.Refusal):
             return _refuse(result)

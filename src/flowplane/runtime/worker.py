@@ -37,13 +37,13 @@ from flowplane.model.run import (
     WorkflowRunSpec,
     WorkflowRunStatus,
 )
-from flowplane.model.timestamps import parse_timestamp
+from flowplane.model.timestamps import format_timestamp, parse_timestamp
 from flowplane.runtime import actions, executor
 from flowplane.runtime.connectors import Connector
 from flowplane.runtime.executor import Outcome, PlanGraph, RunInfo, Scope
 from flowplane.runtime.kubeapi import ApiError, KubeApi, custom_path
 from flowplane.runtime.metrics import STEP_DURATION
-from flowplane.runtime.pinning import now_precise, now_rfc3339
+from flowplane.runtime.pinning import now_precise
 
 log = logging.getLogger(__name__)
 NO_RETRY_CODES = frozenset({actions.APP_NOT_AVAILABLE, actions.INVALID_INPUT,
@@ -102,7 +102,7 @@ class RunHandle:
         return custom_path(RUN_PLURAL, self.namespace, self.name, "status")
 
     def _executor(self) -> dict[str, Any]:
-        return {"id": self.executor_id, "heartbeatAt": now_rfc3339(),
+        return {"id": self.executor_id, "heartbeatAt": format_timestamp(),
                 "leaseSeconds": self.lease_seconds}
 
     async def write(self, status: dict[str, Any], *, retry_conflicts: bool = True) -> None:
@@ -201,7 +201,7 @@ class Worker:
                 steps[plan.trigger] = self._record(
                     steps[plan.trigger],
                     Outcome(True, _event_output(handle.spec.event.model_dump(mode="json"))),
-                    now_rfc3339(), RUN_OUTPUT_LIMIT)
+                    format_timestamp(), RUN_OUTPUT_LIMIT)
                 patch["steps"] = _dump(executor.ordered(plan, steps))
         try:
             await handle.write(patch, retry_conflicts=False)
@@ -288,7 +288,7 @@ class Worker:
                                    f"{error.code}: {error.message}" if error else "")
                 return RunPhase.FAILED if failed else RunPhase.SUCCEEDED
             node = nxt.node
-            started = steps[node].startedAt or now_rfc3339()
+            started = steps[node].startedAt or format_timestamp()
             began = time.monotonic()
             if node == plan.trigger:
                 outcome = Outcome(True, _event_output(spec.event.model_dump(mode="json")))
@@ -310,7 +310,7 @@ class Worker:
         output, truncated = executor.cap_output(outcome.output, budget)
         return step.model_copy(update={
             "phase": StepPhase.SUCCEEDED if outcome.ok else StepPhase.FAILED,
-            "startedAt": started, "finishedAt": now_rfc3339(), "resumeAt": None,
+            "startedAt": started, "finishedAt": format_timestamp(), "resumeAt": None,
             "output": output, "truncated": True if truncated else None,
             "error": None if outcome.ok else StepError(code=outcome.code,
                                                        message=outcome.message[:4096]),
@@ -409,7 +409,7 @@ class Worker:
                     continue
                 inner = Scope(scope.run, executor.outputs_of(local),
                               loop={"item": item, "index": index})
-                started = now_rfc3339()
+                started = format_timestamp()
                 outcome = await self._perform(plan, member, local, inner, inside)
                 local[member] = self._record(local[member], outcome, started,
                                              executor.run_budget_left(local.values()))
@@ -431,7 +431,7 @@ def executor_resume(recorded: str | None, started: str, seconds: float) -> str:
     if recorded:
         return recorded
     start = parse_timestamp(started) or datetime.now(UTC)
-    return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(start + timedelta(seconds=seconds))
 
 
 def _event_output(event: Mapping[str, Any]) -> dict[str, Any]:
