@@ -12,7 +12,20 @@ from flowplane.operator.expectations import Expectations
 from flowplane.operator.queue import FamilyQueue, Retry, backoff
 from flowplane.reconcile.conditions import Desired, merge_conditions
 from flowplane.reconcile.snapshot import Family, Meta, VersionObj
-from flowplane.reconcile.writes import Kind, diff
+from flowplane.reconcile.writes import Kind, changed_entries, diff
+
+
+@pytest.mark.parametrize(("want", "have", "patch"), [
+    ({"a": "1"}, {"a": "1", "theirs": "x"}, {}),
+    ({"a": "1"}, {}, {"a": "1"}),
+    ({"a": "2"}, {"a": "1"}, {"a": "2"}),
+    ({"a": None}, {"a": "1"}, {"a": None}),
+    ({"a": None}, {}, {}),
+])
+def test_changed_entries_leave_other_keys_alone(want: dict[str, str | None],
+                                                have: dict[str, str],
+                                                patch: dict[str, str | None]) -> None:
+    assert changed_entries(want, have) == patch
 
 
 def test_merge_patch_diff_removes_adds_and_skips_unchanged() -> None:

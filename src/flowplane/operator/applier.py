@@ -19,7 +19,7 @@ from flowplane.operator.kube import KubeClient
 from flowplane.operator.queue import Retry
 from flowplane.operator.refusals import refusal_of
 from flowplane.reconcile.snapshot import ANN_FORKED_FROM, Family, FamilyKey
-from flowplane.reconcile.writes import Create, Decision, Delete, Kind, Patch, Write
+from flowplane.reconcile.writes import Create, Decision, Delete, Kind, Patch, Write, changed_entries
 
 log = logging.getLogger("flowplane")
 
@@ -176,7 +176,7 @@ class Applier:
         """
         want = (write.body.get("metadata") or {}).get("labels") or {}
         have = (existing.get("metadata") or {}).get("labels") or {}
-        missing = {k: v for k, v in want.items() if have.get(k) != v}
+        missing = changed_entries(want, have)
         if not missing:
             return
         namespace = key[0]

@@ -38,7 +38,7 @@ from flowplane.reconcile.snapshot import (
     VersionObj,
     WorkflowObj,
 )
-from flowplane.reconcile.writes import Create, Kind, Patch, Write
+from flowplane.reconcile.writes import Create, Kind, Patch, Write, changed_entries
 
 WORKFLOW_OWNER_KIND = "Workflow"
 VERSION_OWNER_KIND = "WorkflowVersion"
@@ -211,10 +211,10 @@ def service_write(family: Family, settings: Settings, wf: WorkflowObj,
         return Create(Kind.SERVICE, name, body, why=why)
     patch: dict[str, Any] = {}
     meta: dict[str, Any] = {}
-    ann_patch = {k: v for k, v in annotations.items() if svc.meta.annotations.get(k) != v}
+    ann_patch = changed_entries(annotations, svc.meta.annotations)
     if ann_patch:
         meta["annotations"] = ann_patch
-    label_patch = {k: v for k, v in labels.items() if svc.meta.labels.get(k) != v}
+    label_patch = changed_entries(labels, svc.meta.labels)
     if label_patch:
         meta["labels"] = label_patch
     if not any(r.uid == wf.meta.uid for r in svc.meta.owner_refs):
@@ -311,7 +311,7 @@ def slice_write(family: Family, settings: Settings, workflow: str, *, wired: boo
         return Create(Kind.ENDPOINT_SLICE, name, body, why=why)
     patch: dict[str, Any] = {}
     meta: dict[str, Any] = {}
-    label_patch = {k: v for k, v in labels.items() if observed.meta.labels.get(k) != v}
+    label_patch = changed_entries(labels, observed.meta.labels)
     if label_patch:
         meta["labels"] = label_patch
     if not any(r.uid == svc.meta.uid for r in observed.meta.owner_refs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -106,6 +107,13 @@ class _Unchanged:
 
 
 _UNCHANGED: Any = _Unchanged()
+
+
+def changed_entries(want: Mapping[str, Any], have: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of `want` that `have` lacks or holds otherwise: as a merge patch of a
+    labels or annotations map, it sets them (None removes one) and leaves every key
+    someone else put there alone."""
+    return {k: v for k, v in want.items() if have.get(k) != v}
 
 
 def diff(old: Any, new: Any) -> dict[str, Any] | None:
