@@ -1,4 +1,4 @@
-"""Checking that nothing more happens, without a clock.
+"""The operator's counters, and checking that nothing more happens without a clock.
 
 "Wait a second, then assert nothing changed" passes on a slow machine for the wrong reason.
 Instead these helpers make the operator answer one more request and wait for the answer:
@@ -11,6 +11,8 @@ and said.
 from __future__ import annotations
 
 import uuid
+
+from bench.common import metric_sum
 
 from flowplane_devtools.kube import Kube, wait_for
 from flowplane_devtools.operator_process import OperatorProcess
@@ -28,10 +30,14 @@ def edit_answered(kube: Kube, version: str, timeout: float = 30.0) -> None:
              timeout, f"the operator to answer an edit of {version} (generation {generation})")
 
 
+def writes_total(proc: OperatorProcess) -> float:
+    """API writes the operator has made (flowplane_api_writes_total, every kind and verb)."""
+    return metric_sum(proc.metrics(), "flowplane_api_writes_total")
+
+
 def reconciles_total(proc: OperatorProcess) -> float:
     """Family passes the operator has finished (every outcome but an exception)."""
-    return sum(float(line.rsplit(" ", 1)[1]) for line in proc.metrics().splitlines()
-               if line.startswith("flowplane_reconcile_duration_seconds_count"))
+    return metric_sum(proc.metrics(), "flowplane_reconcile_duration_seconds_count")
 
 
 def passes_answered(kube: Kube, proc: OperatorProcess, *workflows: str,

@@ -18,13 +18,13 @@ from kubernetes import client
 
 from flowplane_devtools.kube import Kube, wait_for
 from flowplane_devtools.operator_process import OperatorProcess
+from tests.e2e.sentinel import writes_total
 from tests.e2e.test_reliability import (
     ActiveWatcher,
     create_family,
     own_operator,  # noqa: F401 - fixture
     publish,
     wait_live,
-    writes_total,
 )
 
 LEASE_DURATION = 6.0

@@ -32,7 +32,7 @@ from flowplane.operator.faults import ENV_EXIT_AFTER_WRITES, EXIT_STATUS
 from flowplane_devtools.cluster import LocalControlPlane
 from flowplane_devtools.kube import Kube, wait_for
 from flowplane_devtools.operator_process import OperatorProcess
-from tests.e2e.sentinel import passes_answered
+from tests.e2e.sentinel import passes_answered, writes_total
 
 SEED = 1234
 ACTIVE = "flowplane.dev/active-version"
@@ -207,14 +207,6 @@ def own_operator(operator: OperatorProcess) -> Iterator[None]:
         yield
     finally:
         operator.start()
-
-
-def writes_total(proc: OperatorProcess) -> float:
-    total = 0.0
-    for line in proc.metrics().splitlines():
-        if line.startswith("flowplane_api_writes_total{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 # ------------------------------------------------------------------------ 1. crash storm

@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from flowplane_devtools.kube import Kube, temporary_namespace, wait_for
 from flowplane_devtools.operator_process import OperatorProcess
-from tests.e2e.sentinel import passes_answered
+from tests.e2e.sentinel import passes_answered, writes_total
 from tests.e2e.test_workflows import live, make_version, make_workflow, publish
 
 WF = "form-to-slack"
@@ -94,11 +94,6 @@ def mirrored(kube: Kube, expected: list[str], what: str, name: str = SLICE) -> A
         body = read_slice(kube, name)
         return body if addresses_of(body) == expected else None
     return wait_for(check, 30, what)
-
-
-def writes_total(proc: OperatorProcess) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in proc.metrics().splitlines()
-               if line.startswith("flowplane_api_writes_total{"))
 
 
 def set_runtime_endpoints(api_client: client.ApiClient, ns: str, *addresses: str) -> None:
