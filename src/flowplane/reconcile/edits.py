@@ -4,6 +4,9 @@ with the live one). Spec writes, so they come before anything that reads a graph
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flowplane.compiler import compile_graph
 from flowplane.model.reasons import EVENT_FORKED, EVENT_REVERT_IGNORED, EVENT_REVERTED
 from flowplane.model.resources import ANN_REVERT, VERSION_MAX
@@ -22,10 +25,15 @@ def fork_if_edited(ctx: Context, live: VersionObj, live_plan: LivePlan) -> None:
     assert live_plan.graph is not None
     if fork_edit(ctx, live) is None:
         return
-    ctx.write(Patch(Kind.VERSION, live.meta.name, {"spec": {"graph": live_plan.graph}},
-                    live.meta.resource_version, why=f"restore live v{live.number}"))
-    ctx.spec_patched.add(live.meta.name)
-    ctx.results[live.meta.name] = compile_graph(live_plan.graph, ctx.settings.limits)
+    _put_graph(ctx, live, live_plan.graph, why=f"restore live v{live.number}")
+
+
+def _put_graph(ctx: Context, v: VersionObj, graph: Mapping[str, Any], why: str) -> None:
+    """Write `graph` into v's spec; the rest of the pass reads v as it will be."""
+    ctx.write(Patch(Kind.VERSION, v.meta.name, {"spec": {"graph": graph}},
+                    v.meta.resource_version, why=why))
+    ctx.spec_patched.add(v.meta.name)
+    ctx.results[v.meta.name] = compile_graph(graph, ctx.settings.limits)
 
 
 def fork_edit(ctx: Context, live: VersionObj) -> int | None:
@@ -80,9 +88,6 @@ def reverts(ctx: Context, live: VersionObj | None, live_plan: LivePlan | None) -
                       "no version is live, so there is no published graph to revert to")
         elif ctx.results[v.meta.name].graph_hash != live_plan.hash:
             assert live is not None
-            ctx.write(Patch(Kind.VERSION, v.meta.name, {"spec": {"graph": live_plan.graph}},
-                            v.meta.resource_version, why=f"revert v{v.number}"))
-            ctx.spec_patched.add(v.meta.name)
-            ctx.results[v.meta.name] = compile_graph(live_plan.graph, ctx.settings.limits)
+            _put_graph(ctx, v, live_plan.graph, why=f"revert v{v.number}")
             ctx.event(Kind.VERSION, v.meta.name, v.meta.uid, "Normal", EVENT_REVERTED,
                       f"graph replaced with the graph of live v{live.number}")
